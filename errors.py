@@ -1,0 +1,113 @@
+"""The one error body, and the handlers that give it to every failure from any layer."""
+
+import json
+import logging
+
+from flask import Response, request
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from models import AgentChanged, AgentNotFound, IdempotencyKeyReused
+from schemas import error_sentences
+
+log = logging.getLogger(__name__)
+
+CODES_BY_STATUS = {
+    400: "invalid_json",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "idempotency_conflict",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    500: "internal_error",
+}
+
+
+class ApiError(HTTPException):
+    """An HTTP error with the contract's code and a message written for the client."""
+
+    def __init__(self, status, code, message, headers=None):
+        super().__init__(message)
+        self.code = status
+        self.error_code = code
+        self.headers = headers or {}
+
+
+def error_response(status, code, message, headers=None, field_messages=None):
+    """The contract's error body; validation errors also list `details` and `fields`."""
+    body = {"error": message, "code": code}
+    if field_messages is not None:
+        body["details"] = _details(field_messages)
+        body["fields"] = field_messages
+    response = Response(json.dumps(body, ensure_ascii=False), status, mimetype="application/json")
+    response.headers.extend(headers or {})
+    return response
+
+
+def validation_error_response(messages):
+    """400 validation_error listing every problem, each a sentence led by its field path."""
+    field_messages = error_sentences(messages)
+    message = " ".join(_details(field_messages))
+    return error_response(400, "validation_error", message, field_messages=field_messages)
+
+
+def _details(field_messages):
+    return [sentence for sentences in field_messages.values() for sentence in sentences]
+
+
+def _http_error(error):
+    if isinstance(error, ApiError):
+        return error_response(error.code, error.error_code, error.description, error.headers)
+    status = error.code or 500
+    kept = {
+        name: value
+        for name, value in error.get_response().headers.items()
+        if name in ("Allow", "WWW-Authenticate", "Retry-After")
+    }
+    return error_response(status, CODES_BY_STATUS.get(status, "error"), _describe(error), kept)
+
+
+def _describe(error):
+    status = error.code
+    if status == 404:
+        return f"No route matches {request.path}."
+    if status == 405:
+        allowed = error.get_response().headers.get("Allow", "")
+        return f"{request.method} is not allowed on {request.path}; use one of: {allowed}."
+    if status == 413:
+        return "The request body is larger than this service accepts."
+    if status == 400:
+        return "The request body is not valid JSON."
+    return error.description.rstrip(".") + "."
+
+
+def _unexpected_error(error):
+    log.exception("Unhandled error while serving %s %s", request.method, request.path)
+    return error_response(500, "internal_error", "The server hit an unexpected error.")
+
+
+def register_error_handlers(app):
+    app.register_error_handler(ValidationError, lambda error: validation_error_response(error.messages))
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(
+        AgentNotFound, lambda error: error_response(404, "not_found", "Agent not found.")
+    )
+    app.register_error_handler(
+        AgentChanged,
+        lambda error: error_response(
+            412,
+            "precondition_failed",
+            "The agent has changed since the ETag in If-Match; fetch it again and retry.",
+        ),
+    )
+    app.register_error_handler(
+        IdempotencyKeyReused,
+        lambda error: error_response(
+            409,
+            "idempotency_conflict",
+            "This Idempotency-Key was already used with a different request body.",
+        ),
+    )
+    app.register_error_handler(Exception, _unexpected_error)

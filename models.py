@@ -1,0 +1,335 @@
+"""Persistence: the SQLite database, its tables, and every read and write of agents.
+
+Each agent row keeps the response-ready JSON of the agent (`document`) beside the few columns
+that are queried, so reads and lists hand stored text straight to the client.
+"""
+
+import fcntl
+import hashlib
+import json
+import os
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timezone
+
+from peewee import (
+    BooleanField,
+    CompositeKey,
+    FloatField,
+    IntegerField,
+    Model,
+    SqliteDatabase,
+    TextField,
+)
+
+SCHEMA_VERSION = 1
+DEFAULT_NAMESPACE = "default"
+IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
+
+# WAL lets readers run beside the one writer. synchronous=FULL fsyncs the WAL at every commit,
+# so an agent acknowledged with 201 survives a power cut, not only a crash of the process.
+PRAGMAS = {
+    "journal_mode": "wal",
+    "synchronous": "full",
+    "foreign_keys": 1,
+    "busy_timeout": 10_000,
+}
+
+db = SqliteDatabase(None, autoconnect=False)
+
+READ_ONLY_FIELDS = ("id", "webhook_secret_set", "created_at", "updated_at")
+
+
+class AgentNotFound(LookupError):
+    """No agent has that id."""
+
+
+class AgentChanged(Exception):
+    """The agent's current ETag is not the one the client sent in If-Match."""
+
+
+class IdempotencyKeyReused(Exception):
+    """An Idempotency-Key came back with a different request body."""
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class Agent(BaseModel):
+    namespace = TextField(default=DEFAULT_NAMESPACE)
+    id = TextField()
+    created_at = TextField()
+    updated_at = TextField()
+    is_active = BooleanField()
+    # Case-folded name and business name, searched by `q`.
+    search_text = TextField()
+    webhook_secret = TextField(null=True)
+    document = TextField()
+    etag = TextField()
+
+    class Meta:
+        primary_key = CompositeKey("namespace", "id")
+        indexes = (
+            (("namespace", "created_at", "id"), False),
+            (("namespace", "is_active", "created_at", "id"), False),
+        )
+
+
+class IdempotencyRecord(BaseModel):
+    namespace = TextField(default=DEFAULT_NAMESPACE)
+    key = TextField()
+    fingerprint = TextField()
+    agent_id = TextField()
+    document = TextField()
+    etag = TextField()
+    status = IntegerField()
+    created = FloatField(index=True)
+
+    class Meta:
+        primary_key = CompositeKey("namespace", "key")
+
+
+TABLES = (Agent, IdempotencyRecord)
+
+
+
+
+def init_database(path):
+    """Bind the database to the file at `path`, creating it and its tables on first use."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    db.init(path, pragmas=PRAGMAS, check_same_thread=False)
+    # Several gunicorn workers start at once; only one may switch a new file to WAL and
+    # create its tables, so they take turns on a lock file beside the database.
+    with open(f"{path}.lock", "a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            with db.connection_context():
+                migrate()
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def migrate():
+    """Bring the open database up to SCHEMA_VERSION."""
+    version = db.execute_sql("PRAGMA user_version").fetchone()[0]
+    if version == SCHEMA_VERSION:
+        return
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"The database has schema version {version}; this release knows up to {SCHEMA_VERSION}."
+        )
+    with db.atomic("IMMEDIATE"):
+        db.create_tables(TABLES)
+        db.execute_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def database_is_ready():
+    """True when the database file can be opened and read."""
+    try:
+        with db.connection_context():
+            db.execute_sql("SELECT 1 FROM agent LIMIT 1").fetchall()
+        return True
+    except Exception:  # any failure to open or read means not ready
+        return False
+
+
+@contextmanager
+def write_transaction():
+    """A transaction that takes SQLite's write lock up front, so it never fails half-way."""
+    with db.atomic("IMMEDIATE") as transaction:
+        yield transaction
+
+
+
+
+def utc_timestamp():
+    """Now as ISO 8601 UTC with milliseconds, the form every timestamp is stored and sent in."""
+    now = datetime.now(timezone.utc)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def is_timestamp(text):
+    """True for text in the stored timestamp form, 2025-12-13T10:00:00.000Z."""
+    try:
+        datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
+    except ValueError:
+        return False
+    return len(text) == 24
+
+
+def new_agent_id():
+    return str(uuid.uuid4())
+
+
+def to_json(value):
+    """The one JSON encoding used for stored documents: compact, UTF-8, key order kept."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def etag_of(document):
+    return '"' + hashlib.blake2b(document.encode(), digest_size=16).hexdigest() + '"'
+
+
+def _render(agent_id, fields, created_at, updated_at):
+    """The agent as every response shows it: id, the fields, the secret flag, timestamps."""
+    public = {key: value for key, value in fields.items() if key != "webhook_secret"}
+    document = to_json(
+        {
+            "id": agent_id,
+            **public,
+            "webhook_secret_set": fields.get("webhook_secret") is not None,
+            "created_at": created_at,
+            "updated_at": updated_at,
+        }
+    )
+    return document, etag_of(document)
+
+
+def _search_text(fields):
+    return "\n".join(filter(None, (fields["name"], fields.get("business_name")))).casefold()
+
+
+def editable_fields(agent):
+    """The stored agent as the writable fields a client could send, secret included."""
+    fields = json.loads(agent.document)
+    for key in READ_ONLY_FIELDS:
+        fields.pop(key, None)
+    if agent.webhook_secret is not None:
+        fields["webhook_secret"] = agent.webhook_secret
+    return fields
+
+
+
+
+def get_agent(agent_id, namespace=DEFAULT_NAMESPACE):
+    """The stored agent with that id; raises AgentNotFound."""
+    agent = (
+        Agent.select(Agent.id, Agent.document, Agent.etag)
+        .where((Agent.namespace == namespace) & (Agent.id == agent_id))
+        .first()
+    )
+    if agent is None:
+        raise AgentNotFound(agent_id)
+    return agent
+
+
+def list_agents(limit=None, after=None, is_active=None, query=None, namespace=DEFAULT_NAMESPACE):
+    """Agents newest first, `limit` of them (all when None) after the (created_at, id) `after`."""
+    select = Agent.select(Agent.id, Agent.created_at, Agent.document).where(
+        Agent.namespace == namespace
+    )
+    if is_active is not None:
+        select = select.where(Agent.is_active == is_active)
+    if query:
+        select = select.where(Agent.search_text.contains(query.casefold()))
+    if after is not None:
+        created_at, agent_id = after
+        select = select.where(
+            (Agent.created_at < created_at)
+            | ((Agent.created_at == created_at) & (Agent.id < agent_id))
+        )
+    select = select.order_by(Agent.created_at.desc(), Agent.id.desc())
+    if limit is not None:
+        select = select.limit(limit)
+    return list(select)
+
+
+
+
+def create_agent(fields, idempotency_key=None, fingerprint=None, namespace=DEFAULT_NAMESPACE):
+    """Store a new agent from validated fields; returns (agent, replayed).
+
+    With an idempotency key, a repeat of an earlier request returns that request's agent as it
+    was first answered, and creates nothing.
+    """
+    with write_transaction():
+        if idempotency_key is not None:
+            earlier = _idempotent_replay(namespace, idempotency_key, fingerprint)
+            if earlier is not None:
+                return earlier, True
+        now = utc_timestamp()
+        agent_id = new_agent_id()
+        document, etag = _render(agent_id, fields, now, now)
+        agent = Agent.create(
+            namespace=namespace,
+            id=agent_id,
+            created_at=now,
+            updated_at=now,
+            is_active=fields["is_active"],
+            search_text=_search_text(fields),
+            webhook_secret=fields.get("webhook_secret"),
+            document=document,
+            etag=etag,
+        )
+        if idempotency_key is not None:
+            IdempotencyRecord.create(
+                namespace=namespace,
+                key=idempotency_key,
+                fingerprint=fingerprint,
+                agent_id=agent_id,
+                document=document,
+                etag=etag,
+                status=201,
+                created=time.time(),
+            )
+    return agent, False
+
+
+def _idempotent_replay(namespace, key, fingerprint):
+    IdempotencyRecord.delete().where(
+        IdempotencyRecord.created < time.time() - IDEMPOTENCY_TTL_SECONDS
+    ).execute()
+    record = IdempotencyRecord.get_or_none(
+        (IdempotencyRecord.namespace == namespace) & (IdempotencyRecord.key == key)
+    )
+    if record is None:
+        return None
+    if record.fingerprint != fingerprint:
+        raise IdempotencyKeyReused(key)
+    return Agent(id=record.agent_id, document=record.document, etag=record.etag)
+
+
+def update_agent(agent_id, revise, etag_matches=None, namespace=DEFAULT_NAMESPACE):
+    """Replace an agent's fields with `revise(current_fields)`, read and written in one lock.
+
+    `etag_matches`, when given, must accept the stored ETag or AgentChanged is raised. When the
+    revised fields equal the stored ones nothing is written and `updated_at` stays.
+    """
+    with write_transaction():
+        agent = _locked_agent(agent_id, etag_matches, namespace)
+        current = editable_fields(agent)
+        fields = revise(current)
+        if fields == current:
+            return agent
+        now = utc_timestamp()
+        document, etag = _render(agent_id, fields, agent.created_at, now)
+        Agent.update(
+            updated_at=now,
+            is_active=fields["is_active"],
+            search_text=_search_text(fields),
+            webhook_secret=fields.get("webhook_secret"),
+            document=document,
+            etag=etag,
+        ).where((Agent.namespace == namespace) & (Agent.id == agent_id)).execute()
+    return Agent(id=agent_id, document=document, etag=etag)
+
+
+def delete_agent(agent_id, etag_matches=None, namespace=DEFAULT_NAMESPACE):
+    """Remove an agent; raises AgentNotFound, or AgentChanged on an If-Match mismatch."""
+    with write_transaction():
+        _locked_agent(agent_id, etag_matches, namespace)
+        Agent.delete().where((Agent.namespace == namespace) & (Agent.id == agent_id)).execute()
+
+
+def _locked_agent(agent_id, etag_matches, namespace):
+    agent = Agent.get_or_none((Agent.namespace == namespace) & (Agent.id == agent_id))
+    if agent is None:
+        raise AgentNotFound(agent_id)
+    if etag_matches is not None and not etag_matches(agent.etag):
+        raise AgentChanged(agent_id)
+    return agent

@@ -1,0 +1,135 @@
+"""The Agents resource: list, create, read, update and delete."""
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+
+from flask import Blueprint, request, url_for
+from marshmallow import ValidationError
+
+import models
+from routes.jsonio import json_response, merge_patch, read_json_body
+from schemas import AGENT, ListQuerySchema
+
+bp = Blueprint("agents", __name__)
+
+LIST_QUERY = ListQuerySchema()
+UUID_TEXT = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+@bp.get("/agents", strict_slashes=False)
+def list_all():
+    """List agents, newest first; all of them, or one page when `limit` is given."""
+    query = LIST_QUERY.load(request.args.to_dict())
+    limit = query.get("limit")
+    agents = models.list_agents(
+        limit=None if limit is None else limit + 1,
+        after=_decode_cursor(query["cursor"]) if "cursor" in query else None,
+        is_active=query.get("is_active"),
+        query=query.get("q"),
+    )
+    has_more = limit is not None and len(agents) > limit
+    page = agents[:limit]
+    next_cursor = _encode_cursor(page[-1]) if has_more else None
+    body = '{"agents":[%s],"has_more":%s,"next_cursor":%s}' % (
+        ",".join(agent.document for agent in page),
+        "true" if has_more else "false",
+        json.dumps(next_cursor),
+    )
+    headers = {"Link": f'<{_next_page_url(next_cursor)}>; rel="next"'} if has_more else None
+    return json_response(body, headers=headers)
+
+
+@bp.post("/agents", strict_slashes=False)
+def create():
+    """Create an agent."""
+    body = read_json_body()
+    fields = AGENT.load(body)
+    key = _idempotency_key()
+    fingerprint = _fingerprint(body) if key else None
+    agent, replayed = models.create_agent(fields, key, fingerprint)
+    response = _agent_response(agent, 201)
+    response.headers["Location"] = url_for("agents.get_one", agent_id=agent.id)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+@bp.get("/agents/<agent_id>", strict_slashes=False)
+def get_one(agent_id):
+    """Get an agent."""
+    agent = models.get_agent(_known_id(agent_id))
+    if request.if_none_match.contains_weak(agent.etag):
+        return json_response(b"", 304, {"ETag": agent.etag})
+    return _agent_response(agent)
+
+
+@bp.patch("/agents/<agent_id>", strict_slashes=False)
+def update(agent_id):
+    """Update an agent with a JSON merge patch (RFC 7396)."""
+    patch = read_json_body()
+    agent = models.update_agent(
+        _known_id(agent_id),
+        lambda current: AGENT.load(merge_patch(current, patch)),
+        etag_matches=_if_match(),
+    )
+    return _agent_response(agent)
+
+
+@bp.delete("/agents/<agent_id>", strict_slashes=False)
+def delete(agent_id):
+    """Delete an agent."""
+    models.delete_agent(_known_id(agent_id), etag_matches=_if_match())
+    return json_response('{"success":true}')
+
+
+def _agent_response(agent, status=200):
+    return json_response('{"agent":%s}' % agent.document, status, {"ETag": agent.etag})
+
+
+def _known_id(agent_id):
+    """Agent ids are lowercase UUIDs; anything else names no agent."""
+    if not UUID_TEXT.match(agent_id):
+        raise models.AgentNotFound(agent_id)
+    return agent_id.lower()
+
+
+def _if_match():
+    return request.if_match.contains if request.if_match else None
+
+
+def _idempotency_key():
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not IDEMPOTENCY_KEY.match(key):
+        raise ValidationError(
+            {"Idempotency-Key": ["must be 1 to 255 printable ASCII characters without spaces."]}
+        )
+    return key
+
+
+def _fingerprint(body):
+    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _encode_cursor(agent):
+    position = f"{agent.created_at}|{agent.id}".encode()
+    return base64.urlsafe_b64encode(position).decode().rstrip("=")
+
+
+def _decode_cursor(cursor):
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created_at, agent_id = base64.urlsafe_b64decode(padded).decode().split("|")
+    except (ValueError, binascii.Error):
+        created_at = agent_id = ""
+    if not (UUID_TEXT.match(agent_id) and models.is_timestamp(created_at)):
+        raise ValidationError({"cursor": ["is not a cursor this service issued."]})
+    return created_at, agent_id
+
+
+def _next_page_url(next_cursor):
+    return url_for("agents.list_all", **{**request.args.to_dict(), "cursor": next_cursor})

@@ -1,0 +1,80 @@
+"""Reading JSON request bodies strictly, and answering with JSON the handlers already hold."""
+
+import json
+
+from flask import Response, request
+
+from errors import ApiError
+
+# Deeper than any agent needs, shallow enough that no validator can run out of stack.
+MAX_JSON_DEPTH = 64
+
+
+def read_json_body():
+    """The request body as a JSON object, or an ApiError that says what is wrong with it."""
+    if not request.is_json:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "Send the body as JSON with Content-Type: application/json "
+            "(or application/merge-patch+json for PATCH).",
+        )
+    raw = request.get_data(cache=True)
+    try:
+        body = json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise _invalid("The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise _invalid("The request body must be a JSON object.")
+    _check_values(body)
+    return body
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _invalid(message):
+    return ApiError(400, "invalid_json", message)
+
+
+def _check_values(body):
+    """Refuse what Python's parser lets through but JSON and SQLite cannot hold."""
+    pending = [(body, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise _invalid(f"The request body nests deeper than {MAX_JSON_DEPTH} levels.")
+        if isinstance(value, dict):
+            pending.extend((key, depth) for key in value)
+            pending.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            pending.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str) and not _is_unicode_text(value):
+            raise _invalid("The request body contains a lone surrogate, which is not Unicode text.")
+
+
+def _is_unicode_text(text):
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def json_response(text, status=200, headers=None):
+    """A response whose body is JSON text already serialised."""
+    return Response(text, status, headers, mimetype="application/json")
+
+
+def merge_patch(target, patch):
+    """RFC 7396: objects merge member by member, null removes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged

@@ -1,0 +1,427 @@
+"""What a valid agent is: every field, default, rule and message of the contract.
+
+Loading a request body returns plain data with every default filled in; the error messages
+are sentence endings that `error_sentences` turns into whole sentences led by the field path.
+"""
+
+import re
+
+from marshmallow import ValidationError, fields, post_load, validates_schema
+
+from strict_fields import (
+    UNKNOWN_FIELD,
+    Array,
+    Bool,
+    Integer,
+    JsonObject,
+    Number,
+    Object,
+    QueryBoolean,
+    QueryInteger,
+    StrictSchema,
+    Text,
+    between,
+    email_address,
+    http_url,
+    item_count,
+    json_schema,
+    language_tag,
+    length,
+    no_duplicates,
+    not_blank,
+    one_of,
+)
+
+WEBHOOK_EVENTS = ("assistant-request", "tool-calls", "status-update", "end-of-call-report")
+STT_PROVIDERS = ("deepgram",)
+LLM_PROVIDERS = ("openai", "anthropic", "groq", "mistral", "xai", "xai_realtime")
+GROK_MODELS = (
+    "grok-4-1-fast-non-reasoning",
+    "grok-4-1-fast-reasoning",
+    "grok-4-fast-non-reasoning",
+    "grok-4-fast-reasoning",
+    "grok-code-fast-1",
+    "grok-4-0709",
+    "grok-3-mini",
+    "grok-3",
+)
+TTS_PROVIDERS = ("openai", "elevenlabs", "cartesia", "local")
+ELEVENLABS_MODELS = (
+    "eleven_flash_v2_5",
+    "eleven_v3",
+    "eleven_multilingual_v2",
+    "eleven_turbo_v2_5",
+    "eleven_monolingual_v1",
+)
+ELEVENLABS_ONLY_FIELDS = ("stability", "similarity_boost", "use_speaker_boost")
+MESSAGE_ROLES = ("system", "user", "assistant")
+ANALYSIS_PLACEHOLDERS = ("{{schema}}", "{{transcript}}", "{{ended_reason}}")
+READ_ONLY_FIELDS = ("id", "webhook_secret_set", "created_at", "updated_at")
+TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _optional_text(maximum):
+    return Text(allow_none=True, load_default=None, validate=length(maximum=maximum))
+
+
+class MessageSchema(StrictSchema):
+    role = Text(required=True, validate=one_of(MESSAGE_ROLES))
+    content = Text(required=True, validate=length(1, 100_000))
+
+
+class SttConfigSchema(StrictSchema):
+    provider = Text(required=True, validate=one_of(STT_PROVIDERS))
+    model = Text(required=True, validate=length(1, 100))
+    language = Text(required=True, validate=language_tag)
+    keyterms = Array(Text(validate=length(1, 100)), load_default=list, validate=item_count(100))
+
+
+def _tool_parameters(value):
+    json_schema(value)
+    if value.get("type") != "object":
+        raise ValidationError('must be a JSON Schema whose type is "object".')
+
+
+def _tool_name(value):
+    if not TOOL_NAME.match(value):
+        raise ValidationError("must be 1 to 64 letters, digits, underscores or hyphens.")
+
+
+def _default_parameters():
+    return {"type": "object", "properties": {}}
+
+
+class FunctionSchema(StrictSchema):
+    name = Text(required=True, validate=_tool_name)
+    description = Text(validate=length(maximum=1024))
+    parameters = JsonObject(load_default=_default_parameters, validate=_tool_parameters)
+
+
+class ServerSchema(StrictSchema):
+    url = Text(required=True, validate=[length(maximum=2048), http_url])
+
+
+class NestedToolSchema(StrictSchema):
+    """`{"type": "function", "function": {...}, "server": {"url"}, "async": bool}`."""
+
+    type = Text(required=True, validate=one_of(("function",)))
+    function = Object(FunctionSchema, required=True)
+    server = Object(ServerSchema)
+    async_ = Bool(data_key="async")
+
+    @staticmethod
+    def name_path(tool):
+        return tool["function"]["name"], "function.name"
+
+
+class FlatToolSchema(StrictSchema):
+    """`{"name", "description", "parameters", "url", "async", "async_response"}`."""
+
+    name = Text(required=True, validate=_tool_name)
+    description = Text(required=True, validate=length(maximum=1024))
+    parameters = JsonObject(load_default=_default_parameters, validate=_tool_parameters)
+    url = Text(validate=[length(maximum=2048), http_url])
+    async_ = Bool(data_key="async")
+    async_response = Text(validate=length(maximum=2000))
+
+    @staticmethod
+    def name_path(tool):
+        return tool["name"], "name"
+
+
+NESTED_TOOL = NestedToolSchema()
+FLAT_TOOL = FlatToolSchema()
+
+
+def tool_schema_for(value):
+    """Tools come in two shapes; a `type` or `function` member marks the nested one."""
+    return NESTED_TOOL if "type" in value or "function" in value else FLAT_TOOL
+
+
+class Tool(fields.Field):
+    """A function tool in either shape, returned in the shape it was sent."""
+
+    default_error_messages = {"invalid": "must be an object.", "null": "must not be null."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, dict):
+            raise self.make_error("invalid")
+        return tool_schema_for(value).load(value)
+
+
+class LlmConfigSchema(StrictSchema):
+    provider = Text(required=True, validate=one_of(LLM_PROVIDERS))
+    model = Text(required=True, validate=length(1, 100))
+    temperature = Number(load_default=0.7, validate=between(0, 2))
+    messages = Array(Object(MessageSchema), load_default=list, validate=item_count(100))
+    tools = Array(Tool(), load_default=list, validate=item_count(128))
+
+    @validates_schema(skip_on_field_errors=False)
+    def _check_model(self, data, **kwargs):
+        if data.get("provider") == "xai" and data.get("model") not in (None, *GROK_MODELS):
+            raise ValidationError(
+                f"must be one of the xai Grok models: {', '.join(GROK_MODELS)}.", "model"
+            )
+
+    @validates_schema(skip_on_field_errors=False)
+    def _check_tool_names_unique(self, data, **kwargs):
+        first_use = {}
+        errors = {}
+        for index, tool in enumerate(data.get("tools") or ()):
+            name, path = tool_schema_for(tool).name_path(tool)
+            if name in first_use:
+                errors[f"tools.{index}.{path}"] = [
+                    f"must be unique within the agent; {name} is already the name of "
+                    f"llm_config.tools.{first_use[name]}."
+                ]
+            first_use.setdefault(name, index)
+        if errors:
+            raise ValidationError(errors)
+
+
+class TtsConfigSchema(StrictSchema):
+    provider = Text(required=True, validate=one_of(TTS_PROVIDERS))
+    voice_id = Text(required=True, validate=length(1, 200))
+    language = Text(required=True, validate=language_tag)
+    model = Text(allow_none=True, load_default=None, validate=length(1, 100))
+    speed = Number(allow_none=True, load_default=None)
+    stability = Number(allow_none=True, load_default=None, validate=between(0, 1))
+    similarity_boost = Number(allow_none=True, load_default=None, validate=between(0, 1))
+    use_speaker_boost = Bool(allow_none=True, load_default=None)
+
+    @validates_schema(skip_on_field_errors=False)
+    def _check_provider_fields(self, data, **kwargs):
+        provider = data.get("provider")
+        if provider is None:
+            return
+        if provider == "elevenlabs":
+            errors = _elevenlabs_errors(data)
+        else:
+            errors = _other_provider_errors(data, provider)
+        if errors:
+            raise ValidationError(errors)
+
+    @post_load
+    def _default_elevenlabs_model(self, data, **kwargs):
+        if data["provider"] == "elevenlabs" and data["model"] is None:
+            data["model"] = ELEVENLABS_MODELS[0]
+        return data
+
+
+def _elevenlabs_errors(data):
+    errors = {}
+    model = data.get("model")
+    if model is not None and model not in ELEVENLABS_MODELS:
+        errors["model"] = [
+            f"must be one of the elevenlabs models: {', '.join(ELEVENLABS_MODELS)}."
+        ]
+    language = data.get("language") or ""
+    english = language.lower() == "en" or language.lower().startswith("en-")
+    if model == "eleven_monolingual_v1" and language and not english:
+        errors["language"] = [
+            "must be en or en-* with eleven_monolingual_v1, which speaks English only."
+        ]
+    speed = data.get("speed")
+    if speed is not None and not 0.5 <= speed <= 2.0:
+        errors["speed"] = ["must be between 0.5 and 2.0 for elevenlabs."]
+    return errors
+
+
+def _other_provider_errors(data, provider):
+    errors = {}
+    for name in ELEVENLABS_ONLY_FIELDS:
+        if data.get(name) is not None:
+            errors[name] = [
+                f"is only for the elevenlabs provider, not {provider}; set it to null to use "
+                f"{provider}."
+            ]
+    model = data.get("model")
+    if model in ELEVENLABS_MODELS:
+        errors["model"] = [
+            f"is an elevenlabs model; set it to null or to a model that {provider} offers."
+        ]
+    speed = data.get("speed")
+    if speed is not None and not 0.25 <= speed <= 4.0:
+        errors["speed"] = [f"must be between 0.25 and 4.0 for {provider}."]
+    return errors
+
+
+def _analysis_content(value):
+    length(1, 100_000)(value)
+    unknown = [
+        placeholder
+        for placeholder in re.findall(r"\{\{[^{}]*\}\}", value)
+        if placeholder not in ANALYSIS_PLACEHOLDERS
+    ]
+    if unknown:
+        raise ValidationError(
+            f"may use only the placeholders {', '.join(ANALYSIS_PLACEHOLDERS)}; "
+            f"{unknown[0]} is not one of them."
+        )
+
+
+class AnalysisMessageSchema(StrictSchema):
+    role = Text(required=True, validate=one_of(MESSAGE_ROLES))
+    content = Text(required=True, validate=_analysis_content)
+
+
+class StructuredDataPlanSchema(StrictSchema):
+    enabled = Bool(load_default=True)
+    schema = JsonObject(required=True, validate=json_schema)
+    messages = Array(Object(AnalysisMessageSchema), load_default=list, validate=item_count(100))
+
+
+class AnalysisPlanSchema(StrictSchema):
+    structured_data_plan = Object(StructuredDataPlanSchema, allow_none=True, load_default=None)
+    min_messages_threshold = Integer(load_default=2, validate=between(0))
+
+
+class AgentSchema(StrictSchema):
+    """An agent: what clients send (load) and what every response shows (dump)."""
+
+    id = fields.UUID(dump_only=True)
+    name = Text(required=True, validate=[length(1, 200), not_blank])
+    business_name = _optional_text(200)
+    notification_email = Text(allow_none=True, load_default=None, validate=email_address)
+    first_message = _optional_text(2000)
+    is_active = Bool(load_default=True)
+    voicemail_detection = Bool(load_default=False)
+    voicemail_message = _optional_text(2000)
+    max_duration_seconds = Integer(load_default=600, validate=between(1, 86_400))
+    autonomous_silence_handling = Bool(load_default=False)
+    webhook_url = Text(
+        allow_none=True, load_default=None, validate=[length(maximum=2048), http_url]
+    )
+    webhook_secret = Text(load_only=True, allow_none=True, validate=length(8, 256))
+    webhook_secret_set = fields.Boolean(dump_only=True)
+    webhook_events = Array(
+        Text(validate=one_of(WEBHOOK_EVENTS)), load_default=list, validate=no_duplicates
+    )
+    stt_config = Object(SttConfigSchema, allow_none=True, load_default=None)
+    llm_config = Object(LlmConfigSchema, allow_none=True, load_default=None)
+    tts_config = Object(TtsConfigSchema, allow_none=True, load_default=None)
+    analysis_plan = Object(AnalysisPlanSchema, allow_none=True, load_default=None)
+    created_at = fields.String(dump_only=True, metadata={"format": "date-time"})
+    updated_at = fields.String(dump_only=True, metadata={"format": "date-time"})
+
+    @validates_schema(skip_on_field_errors=False)
+    def _check_realtime_has_no_speech_config(self, data, **kwargs):
+        llm_config = data.get("llm_config") or {}
+        if llm_config.get("provider") != "xai_realtime":
+            return
+        errors = {
+            name: [
+                "must be null when llm_config.provider is xai_realtime, which is "
+                "speech-to-speech and brings its own speech handling."
+            ]
+            for name in ("stt_config", "tts_config")
+            if data.get(name) is not None
+        }
+        if errors:
+            raise ValidationError(errors)
+
+    @post_load
+    def _drop_empty_secret(self, data, **kwargs):
+        if data.get("webhook_secret") is None:
+            data.pop("webhook_secret", None)
+        return data
+
+    def handle_error(self, error, data, **kwargs):
+        """Name read-only fields as such rather than as unknown."""
+        for name in READ_ONLY_FIELDS:
+            if error.messages.get(name) == [UNKNOWN_FIELD]:
+                error.messages[name] = ["is read-only."]
+
+
+class ListQuerySchema(StrictSchema):
+    """The query string of GET /agents."""
+
+    limit = QueryInteger(validate=between(1, 1000))
+    cursor = Text(validate=length(1, 200))
+    is_active = QueryBoolean()
+    q = Text(validate=length(1, 200))
+
+
+def error_sentences(messages, schema=None):
+    """Flatten Marshmallow's nested messages into {dotted.path: [sentences]}, in field order."""
+    schema = schema or AGENT
+    flat = []
+    _flatten(messages, (), flat)
+    flat.sort(key=lambda item: _order_key(schema, item[0]))
+    result = {}
+    for segments, message in flat:
+        path = ".".join(str(segment) for segment in segments)
+        sentence = f"{path} {message}" if path else message
+        result.setdefault(path, []).append(sentence if sentence.endswith(".") else sentence + ".")
+    return result
+
+
+def _flatten(messages, prefix, out):
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            segments = prefix if key == "_schema" else (*prefix, *_split_key(key))
+            _flatten(value, segments, out)
+    elif isinstance(messages, list):
+        for message in messages:
+            _flatten(message, prefix, out)
+    else:
+        out.append((prefix, messages))
+
+
+def _split_key(key):
+    if isinstance(key, int):
+        return (key,)
+    return tuple(int(part) if part.isdigit() else part for part in str(key).split("."))
+
+
+def _order_key(schema, segments):
+    key = []
+    for segment in segments:
+        if isinstance(segment, int):
+            key.append((segment, ""))
+            continue
+        names = list(schema.fields) if schema is not None else []
+        position = names.index(segment) if segment in names else len(names)
+        key.append((position, segment))
+        schema = _nested_schema(schema.fields.get(segment) if schema is not None else None)
+    return key
+
+
+def _nested_schema(field):
+    if isinstance(field, fields.List):
+        field = field.inner
+    if isinstance(field, fields.Nested):
+        return field.schema
+    return None
+
+
+AGENT = AgentSchema()
+
+
+class AgentEnvelopeSchema(StrictSchema):
+    agent = fields.Nested(AgentSchema, required=True)
+
+
+class AgentListSchema(StrictSchema):
+    agents = fields.List(fields.Nested(AgentSchema), required=True)
+    has_more = fields.Boolean(required=True)
+    next_cursor = fields.String(required=True, allow_none=True)
+
+
+class SuccessSchema(StrictSchema):
+    success = fields.Boolean(required=True)
+
+
+class StatusSchema(StrictSchema):
+    status = fields.String(required=True)
+
+
+class ErrorSchema(StrictSchema):
+    """The one error body of every failure."""
+
+    error = fields.String(required=True)
+    code = fields.String(required=True)
+    details = fields.List(fields.String())
+    fields_ = fields.Dict(
+        data_key="fields", keys=fields.String(), values=fields.List(fields.String())
+    )

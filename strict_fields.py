@@ -1,0 +1,170 @@
+"""Marshmallow fields that take JSON types as they are, and validators that speak in sentences.
+
+Every message here is the end of a sentence ("must be a string."): the error renderer puts the
+field's dotted path in front, so a client reads `llm_config.temperature must be a number.`
+Nothing is coerced: `"true"`, `1`, `600.0` and `"600"` are rejected where the contract wants a
+boolean or an integer.
+"""
+
+import math
+import re
+
+from email_validator import EmailNotValidError, validate_email
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from marshmallow import Schema, ValidationError, fields, validate
+
+UNKNOWN_FIELD = "is not a known field."
+
+
+class Sentences:
+    """The messages every field shares, as sentence endings."""
+
+    default_error_messages = {
+        "required": "is required.",
+        "null": "must not be null.",
+        "validator_failed": "is not valid.",
+    }
+
+
+class StrictSchema(Schema):
+    """A schema whose unknown-field and wrong-type messages are sentence endings too."""
+
+    error_messages = {"unknown": UNKNOWN_FIELD, "type": "must be an object."}
+
+
+class Text(Sentences, fields.String):
+    default_error_messages = {"invalid": "must be a string.", "invalid_utf8": "must be valid UTF-8."}
+
+
+class Bool(Sentences, fields.Field):
+    default_error_messages = {"invalid": "must be true or false."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if value is True or value is False:
+            return value
+        raise self.make_error("invalid")
+
+
+class Integer(Sentences, fields.Field):
+    default_error_messages = {"invalid": "must be an integer."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise self.make_error("invalid")
+
+
+class Number(Sentences, fields.Field):
+    """An integer or a finite float, kept exactly as sent (1 stays 1, 0.7 stays 0.7)."""
+
+    default_error_messages = {"invalid": "must be a number."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.make_error("invalid")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.make_error("invalid")
+        return value
+
+
+class QueryInteger(Sentences, fields.Integer):
+    """An integer sent as query-string text."""
+
+    default_error_messages = {"invalid": "must be an integer."}
+
+
+class QueryBoolean(Sentences, fields.Boolean):
+    """`true` or `false` in a query string, and nothing else."""
+
+    default_error_messages = {"invalid": "must be true or false."}
+
+    def __init__(self, **kwargs):
+        super().__init__(truthy={"true"}, falsy={"false"}, **kwargs)
+
+
+class Object(Sentences, fields.Nested):
+    default_error_messages = {"type": "must be an object."}
+
+
+class Array(Sentences, fields.List):
+    default_error_messages = {"invalid": "must be an array."}
+
+
+class JsonObject(Sentences, fields.Dict):
+    """Any JSON object, kept as sent: key order, nesting and values untouched."""
+
+    default_error_messages = {"invalid": "must be an object."}
+
+
+def length(minimum=None, maximum=None):
+    if minimum is None:
+        return validate.Length(max=maximum, error="must be at most {max} characters long.")
+    return validate.Length(
+        min=minimum, max=maximum, error="must be between {min} and {max} characters long."
+    )
+
+
+def item_count(maximum):
+    return validate.Length(max=maximum, error="must have at most {max} items.")
+
+
+def between(minimum, maximum=None):
+    if maximum is None:
+        return validate.Range(min=minimum, error="must be at least {min}.")
+    return validate.Range(min=minimum, max=maximum, error="must be between {min} and {max}.")
+
+
+def one_of(choices):
+    return validate.OneOf(choices, error="must be one of: {choices}.")
+
+
+def not_blank(value):
+    if not value.strip():
+        raise ValidationError("must not be blank.")
+
+
+def no_duplicates(values):
+    repeated = sorted({value for value in values if values.count(value) > 1}, key=values.index)
+    if repeated:
+        raise ValidationError(f"must not repeat a value; {', '.join(repeated)} appears twice.")
+
+
+def email_address(value):
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise ValidationError(f"must be a valid e-mail address ({_sentence(str(error))})") from None
+
+
+http_url = validate.URL(
+    schemes={"http", "https"}, require_tld=False, error="must be an absolute http or https URL."
+)
+
+# RFC 5646 language tags (well-formed, not registry-checked), plus the platform's `multi`.
+_LANGUAGE_TAG = re.compile(
+    r"^(?:[a-z]{2,3}(?:-[a-z]{3}){0,3}|[a-z]{4,8})"
+    r"(?:-[a-z]{4})?(?:-(?:[a-z]{2}|\d{3}))?"
+    r"(?:-(?:[a-z\d]{5,8}|\d[a-z\d]{3}))*"
+    r"(?:-[a-wyz\d](?:-[a-z\d]{2,8})+)*(?:-x(?:-[a-z\d]{1,8})+)?$",
+    re.IGNORECASE,
+)
+
+
+def language_tag(value):
+    if not _LANGUAGE_TAG.match(value):
+        raise ValidationError("must be a BCP 47 language tag such as nl, en, en-US or multi.")
+
+
+def json_schema(value):
+    """The value must itself be a JSON Schema valid under the 2020-12 meta-schema."""
+    try:
+        Draft202012Validator.check_schema(value)
+    except SchemaError as error:
+        where = "/".join(str(part) for part in error.path)
+        at = f" at {where}" if where else ""
+        raise ValidationError(f"must be a valid JSON Schema ({error.message[:200]}{at}).") from None
+
+
+def _sentence(text):
+    return text.rstrip(".") + "."
