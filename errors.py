@@ -23,6 +23,7 @@ CODES_BY_STATUS = {
     415: "unsupported_media_type",
     500: "internal_error",
 }
+UNEXPECTED = "The server hit an unexpected error."
 
 
 class ApiError(HTTPException):
@@ -80,12 +81,14 @@ def _describe(error):
         return "The request body is larger than this service accepts."
     if status == 400:
         return "The request body is not valid JSON."
+    if status == 500:
+        return UNEXPECTED
     return error.description.rstrip(".") + "."
 
 
 def _unexpected_error(error):
     log.exception("Unhandled error while serving %s %s", request.method, request.path)
-    return error_response(500, "internal_error", "The server hit an unexpected error.")
+    return error_response(500, "internal_error", UNEXPECTED)
 
 
 def register_error_handlers(app):

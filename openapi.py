@@ -95,9 +95,9 @@ def _errors(*statuses):
     }
 
 
-def _header(name, description, required=False):
-    return {"in": "header", "name": name, "required": required, "description": description,
-            "schema": {"type": "string"}}
+def _header(name, description, schema=None):
+    return {"in": "header", "name": name, "required": False, "description": description,
+            "schema": schema or {"type": "string"}}
 
 
 AGENT_ID = {
@@ -120,7 +120,11 @@ def _paths():
             },
             "post": {
                 "summary": "Create an agent.",
-                "parameters": [_header("Idempotency-Key", "Makes a retried create safe.")],
+                "parameters": [_header(
+                    "Idempotency-Key",
+                    "Makes a retried create safe: a repeat within 24 hours returns the first answer.",
+                    {"type": "string", "pattern": schemas.IDEMPOTENCY_KEY_PATTERN},
+                )],
                 "requestBody": {"required": True, "content": _json("Agent")},
                 "responses": {
                     "201": _ok("The new agent.", "AgentEnvelope", {

@@ -7,6 +7,9 @@ are sentence endings that `error_sentences` turns into whole sentences led by th
 import re
 
 from marshmallow import ValidationError, fields, post_load, validates_schema
+from marshmallow.error_store import merge_errors
+
+from merge_patch import merge_patch
 
 from strict_fields import (
     UNKNOWN_FIELD,
@@ -57,6 +60,7 @@ ELEVENLABS_ONLY_FIELDS = ("stability", "similarity_boost", "use_speaker_boost")
 MESSAGE_ROLES = ("system", "user", "assistant")
 ANALYSIS_PLACEHOLDERS = ("{{schema}}", "{{transcript}}", "{{ended_reason}}")
 READ_ONLY_FIELDS = ("id", "webhook_secret_set", "created_at", "updated_at")
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -111,7 +115,7 @@ class NestedToolSchema(StrictSchema):
 
     @staticmethod
     def name_path(tool):
-        return tool["function"]["name"], "function.name"
+        return (tool.get("function") or {}).get("name"), "function.name"
 
 
 class FlatToolSchema(StrictSchema):
@@ -126,7 +130,7 @@ class FlatToolSchema(StrictSchema):
 
     @staticmethod
     def name_path(tool):
-        return tool["name"], "name"
+        return tool.get("name"), "name"
 
 
 NESTED_TOOL = NestedToolSchema()
@@ -169,6 +173,8 @@ class LlmConfigSchema(StrictSchema):
         errors = {}
         for index, tool in enumerate(data.get("tools") or ()):
             name, path = tool_schema_for(tool).name_path(tool)
+            if name is None:  # a tool that failed its own checks has no name to compare
+                continue
             if name in first_use:
                 errors[f"tools.{index}.{path}"] = [
                     f"must be unique within the agent; {name} is already the name of "
@@ -246,8 +252,7 @@ def _other_provider_errors(data, provider):
     return errors
 
 
-def _analysis_content(value):
-    length(1, 100_000)(value)
+def _known_placeholders(value):
     unknown = [
         placeholder
         for placeholder in re.findall(r"\{\{[^{}]*\}\}", value)
@@ -262,7 +267,7 @@ def _analysis_content(value):
 
 class AnalysisMessageSchema(StrictSchema):
     role = Text(required=True, validate=one_of(MESSAGE_ROLES))
-    content = Text(required=True, validate=_analysis_content)
+    content = Text(required=True, validate=[length(1, 100_000), _known_placeholders])
 
 
 class StructuredDataPlanSchema(StrictSchema):
@@ -333,6 +338,33 @@ class AgentSchema(StrictSchema):
                 error.messages[name] = ["is read-only."]
 
 
+def load_patched(current, patch):
+    """Apply a merge patch to an agent's fields and validate the result as a whole."""
+    errors = _nulled_unknown_fields(patch, AGENT)
+    try:
+        fields_ = AGENT.load(merge_patch(current, patch))
+    except ValidationError as error:
+        errors = merge_errors(errors, error.messages)
+    if errors:
+        raise ValidationError(errors)
+    return fields_
+
+
+def _nulled_unknown_fields(patch, schema):
+    """A null removes a member, so the merged whole never shows a null sent for a bad name."""
+    errors = {}
+    known = {field.data_key or name: field for name, field in schema.fields.items()}
+    for key, value in patch.items():
+        field = known.get(key)
+        if value is None and (field is None or field.dump_only):
+            errors[key] = ["is read-only." if field is not None else UNKNOWN_FIELD]
+        elif isinstance(value, dict) and isinstance(field, fields.Nested):
+            nested = _nulled_unknown_fields(value, field.schema)
+            if nested:
+                errors[key] = nested
+    return errors
+
+
 class ListQuerySchema(StrictSchema):
     """The query string of GET /agents."""
 
@@ -350,7 +382,7 @@ def error_sentences(messages, schema=None):
     flat.sort(key=lambda item: _order_key(schema, item[0]))
     result = {}
     for segments, message in flat:
-        path = ".".join(str(segment) for segment in segments)
+        path = ".".join(str(segment) if segment != "" else '""' for segment in segments)
         sentence = f"{path} {message}" if path else message
         result.setdefault(path, []).append(sentence if sentence.endswith(".") else sentence + ".")
     return result
@@ -371,7 +403,9 @@ def _flatten(messages, prefix, out):
 def _split_key(key):
     if isinstance(key, int):
         return (key,)
-    return tuple(int(part) if part.isdigit() else part for part in str(key).split("."))
+    return tuple(
+        int(part) if part.isascii() and part.isdigit() else part for part in str(key).split(".")
+    )
 
 
 def _order_key(schema, segments):

@@ -10,14 +10,14 @@ from flask import Blueprint, request, url_for
 from marshmallow import ValidationError
 
 import models
-from routes.jsonio import json_response, merge_patch, read_json_body
-from schemas import AGENT, ListQuerySchema
+from routes.jsonio import json_response, read_json_body
+from schemas import AGENT, IDEMPOTENCY_KEY_PATTERN, ListQuerySchema, load_patched
 
 bp = Blueprint("agents", __name__)
 
 LIST_QUERY = ListQuerySchema()
 UUID_TEXT = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
-IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 @bp.get("/agents", strict_slashes=False)
@@ -73,7 +73,7 @@ def update(agent_id):
     patch = read_json_body()
     agent = models.update_agent(
         _known_id(agent_id),
-        lambda current: AGENT.load(merge_patch(current, patch)),
+        lambda current: load_patched(current, patch),
         etag_matches=_if_match(),
     )
     return _agent_response(agent)

@@ -66,15 +66,3 @@ def json_response(text, status=200, headers=None):
     """A response whose body is JSON text already serialised."""
     return Response(text, status, headers, mimetype="application/json")
 
-
-def merge_patch(target, patch):
-    """RFC 7396: objects merge member by member, null removes, anything else replaces."""
-    if not isinstance(patch, dict):
-        return patch
-    merged = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = merge_patch(merged.get(key), value)
-    return merged
