@@ -1,7 +1,7 @@
 """The application factory: `gunicorn 'app:create_app()'`."""
 
 import click
-from flask import Flask
+from flask import Flask, request
 
 import models
 from auth import require_api_key
@@ -19,6 +19,8 @@ def create_app(test_config=None):
     if isinstance(app.config["API_KEYS"], str):
         app.config["API_KEYS"] = parse_api_keys(app.config["API_KEYS"])
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
+    # OPTIONS is not part of the API: it gets a 405 in the error shape, with Allow.
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
@@ -37,7 +39,9 @@ def create_app(test_config=None):
 
 
 def _open_database():
-    models.db.connect(reuse_if_open=True)
+    # Liveness, readiness and the documentation never need the request's connection.
+    if request.blueprint == agents.bp.name:
+        models.db.connect(reuse_if_open=True)
 
 
 def _close_database(exception):

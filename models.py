@@ -21,6 +21,7 @@ from peewee import (
     Model,
     SqliteDatabase,
     TextField,
+    Tuple,
 )
 
 SCHEMA_VERSION = 1
@@ -172,7 +173,8 @@ def to_json(value):
 
 
 def etag_of(document):
-    return '"' + hashlib.blake2b(document.encode(), digest_size=16).hexdigest() + '"'
+    """The entity tag of a stored representation, unquoted as HTTP libraries compare them."""
+    return hashlib.blake2b(document.encode(), digest_size=16).hexdigest()
 
 
 def _render(agent_id, fields, created_at, updated_at):
@@ -228,11 +230,8 @@ def list_agents(limit=None, after=None, is_active=None, query=None, namespace=DE
     if query:
         select = select.where(Agent.search_text.contains(query.casefold()))
     if after is not None:
-        created_at, agent_id = after
-        select = select.where(
-            (Agent.created_at < created_at)
-            | ((Agent.created_at == created_at) & (Agent.id < agent_id))
-        )
+        # A row-value comparison lets SQLite start the index scan at the cursor.
+        select = select.where(Tuple(Agent.created_at, Agent.id) < Tuple(*after))
     select = select.order_by(Agent.created_at.desc(), Agent.id.desc())
     if limit is not None:
         select = select.limit(limit)

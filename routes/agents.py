@@ -63,7 +63,7 @@ def get_one(agent_id):
     """Get an agent."""
     agent = models.get_agent(_known_id(agent_id))
     if request.if_none_match.contains_weak(agent.etag):
-        return json_response(b"", 304, {"ETag": agent.etag})
+        return json_response(b"", 304, {"ETag": _quoted(agent.etag)})
     return _agent_response(agent)
 
 
@@ -87,7 +87,11 @@ def delete(agent_id):
 
 
 def _agent_response(agent, status=200):
-    return json_response('{"agent":%s}' % agent.document, status, {"ETag": agent.etag})
+    return json_response('{"agent":%s}' % agent.document, status, {"ETag": _quoted(agent.etag)})
+
+
+def _quoted(etag):
+    return f'"{etag}"'
 
 
 def _known_id(agent_id):

@@ -20,7 +20,7 @@ def openapi_json():
 def register_reference(app):
     """Swagger UI at /docs, its JavaScript and CSS served from the installed package."""
     reference = get_swaggerui_blueprint(
-        "/docs", "/openapi.json", config={"app_name": "Agents API"}, blueprint_name="reference"
+        "/docs", "/openapi.json", config={"app_name": "Agents API", "validatorUrl": None}, blueprint_name="reference"
     )
     app.register_blueprint(reference)
     # The page itself answers at /docs as well as /docs/, with no redirect in between.
