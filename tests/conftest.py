@@ -16,6 +16,17 @@ VALID_AGENT = {
 }
 
 
+def url_of(agent):
+    return f"/agents/{agent['id']}"
+
+
+def current(client, agent):
+    """The agent as a GET shows it now, and its ETag."""
+    response = client.get(url_of(agent))
+    assert response.status_code == 200
+    return response.get_json()["agent"], response.headers["ETag"]
+
+
 @pytest.fixture
 def database_path(tmp_path):
     return tmp_path / "agents.db"

@@ -5,20 +5,9 @@ from contextlib import closing
 
 import pytest
 
-from tests.conftest import VALID_AGENT
+from tests.conftest import VALID_AGENT, current, url_of
 
 DAY = 24 * 60 * 60
-
-
-def url_of(agent):
-    return f"/agents/{agent['id']}"
-
-
-def current(client, agent):
-    """The agent as a GET shows it now, and its ETag."""
-    response = client.get(url_of(agent))
-    assert response.status_code == 200
-    return response.get_json()["agent"], response.headers["ETag"]
 
 
 def stored_ids(client):

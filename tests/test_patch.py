@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from tests.conftest import VALID_AGENT
+from tests.conftest import VALID_AGENT, current, url_of
 
 LLM_CONFIG = {**VALID_AGENT["llm_config"], "tools": []}
 STT_CONFIG = VALID_AGENT["stt_config"]
@@ -22,17 +22,6 @@ FLAT_TOOL = {
 }
 SECRET = "whsec-Correct-Horse-Battery-9731"
 OTHER_SECRET = "whsec-Another-Staple-Secret-2468"
-
-
-def url_of(agent):
-    return f"/agents/{agent['id']}"
-
-
-def current(client, agent):
-    """The agent as a GET shows it now, and its ETag."""
-    response = client.get(url_of(agent))
-    assert response.status_code == 200
-    return response.get_json()["agent"], response.headers["ETag"]
 
 
 def without_updated_at(agent):
