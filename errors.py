@@ -4,11 +4,11 @@ import json
 import logging
 
 from flask import Response, request
-from marshmallow import ValidationError
+from marshmallow import ValidationError, fields
 from werkzeug.exceptions import HTTPException
 
 from models import AgentChanged, AgentNotFound, IdempotencyKeyReused
-from schemas import error_sentences
+from schemas import AGENT
 
 log = logging.getLogger(__name__)
 
@@ -114,3 +114,58 @@ def register_error_handlers(app):
         ),
     )
     app.register_error_handler(Exception, _unexpected_error)
+
+
+def error_sentences(messages, schema=None):
+    """Flatten Marshmallow's nested messages into {dotted.path: [sentences]}, in field order."""
+    schema = schema or AGENT
+    flat = []
+    _flatten(messages, (), flat)
+    flat.sort(key=lambda item: _order_key(schema, item[0]))
+    result = {}
+    for segments, message in flat:
+        path = ".".join(str(segment) if segment != "" else '""' for segment in segments)
+        sentence = f"{path} {message}" if path else message
+        result.setdefault(path, []).append(sentence if sentence.endswith(".") else sentence + ".")
+    return result
+
+
+def _flatten(messages, prefix, out):
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            segments = prefix if key == "_schema" else (*prefix, *_split_key(key))
+            _flatten(value, segments, out)
+    elif isinstance(messages, list):
+        for message in messages:
+            _flatten(message, prefix, out)
+    else:
+        out.append((prefix, messages))
+
+
+def _split_key(key):
+    if isinstance(key, int):
+        return (key,)
+    return tuple(
+        int(part) if part.isascii() and part.isdigit() else part for part in str(key).split(".")
+    )
+
+
+def _order_key(schema, segments):
+    key = []
+    for segment in segments:
+        if isinstance(segment, int):
+            key.append((segment, ""))
+            continue
+        names = list(schema.fields) if schema is not None else []
+        position = names.index(segment) if segment in names else len(names)
+        key.append((position, segment))
+        schema = _nested_schema(schema.fields.get(segment) if schema is not None else None)
+    return key
+
+
+def _nested_schema(field):
+    if isinstance(field, fields.List):
+        field = field.inner
+    if isinstance(field, fields.Nested):
+        return field.schema
+    return None
