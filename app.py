@@ -4,10 +4,11 @@ import click
 from flask import Flask
 
 import models
+import testing_hooks
 from auth import require_api_key
-from config import load_settings, normalise_prefix, parse_api_keys, sqlite_path
+from config import ConfigError, load_settings, normalise_prefix, parse_api_keys, sqlite_path
 from errors import register_error_handlers
-from routes import agents, docs, health
+from routes import agents, docs, health, testing
 
 
 def create_app(test_config=None):
@@ -22,12 +23,17 @@ def create_app(test_config=None):
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
-    models.init_database(sqlite_path(app.config["DATABASE_URL"]))
+    models.init_database(sqlite_path(app.config["DATABASE_URL"]), app.config["TEST_MODE"])
     app.before_request(_open_database)
     app.teardown_request(_close_database)
     app.before_request(require_api_key)
 
     app.register_blueprint(agents.bp, url_prefix=app.config["URL_PREFIX"] or None)
+    if app.config["TEST_MODE"]:
+        app.register_blueprint(testing.bp)
+        testing_hooks.install(app)
+    elif app.config["FIXTURES"]:
+        raise ConfigError("AGENTS_FIXTURES needs AGENTS_TEST_MODE=1: fixtures are for test doubles.")
     app.register_blueprint(health.bp)
     app.register_blueprint(docs.bp)
     docs.register_reference(app)

@@ -13,7 +13,9 @@ def openapi_json():
     """The OpenAPI 3.1 document, built once from the schemas."""
     spec = current_app.extensions.get("openapi")
     if spec is None:
-        spec = current_app.extensions["openapi"] = build_spec(current_app.config["URL_PREFIX"])
+        spec = current_app.extensions["openapi"] = build_spec(
+            current_app.config["URL_PREFIX"], current_app.config["TEST_MODE"]
+        )
     return jsonify(spec)
 
 
