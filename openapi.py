@@ -47,14 +47,13 @@ def build_spec(url_prefix="", test_mode=False):
         paths.update(_test_paths())
     for name, schema in components.items():
         spec.components.schema(name, schema=schema)
+    servers = {path: operations.pop("servers") for path, operations in paths.items()
+               if "servers" in operations}
     for path, operations in paths.items():
-        spec.path(
-            path=path,
-            parameters=operations.pop("parameters", None),
-            servers=operations.pop("servers", None),
-            operations=operations,
-        )
+        spec.path(path=path, parameters=operations.pop("parameters", None), operations=operations)
     document = spec.to_dict()
+    for path, path_servers in servers.items():
+        document["paths"][path]["servers"] = path_servers
     document["security"] = [{}, {"bearer": []}]
     return document
 

@@ -1,4 +1,4 @@
-"""Fixtures: a fresh app on its own SQLite file, its test client and CLI runner."""
+"""Fixtures: a fresh app on its own SQLite file, its test client and CLI runner, in test mode too."""
 
 import pytest
 
@@ -56,6 +56,29 @@ def create_agent(client):
         return response.get_json()["agent"]
 
     return create
+
+
+@pytest.fixture
+def double(make_app):
+    """A test client of the service in test mode (AGENTS_TEST_MODE=1)."""
+    return make_app(TEST_MODE=True).test_client()
+
+
+@pytest.fixture
+def in_namespace(double):
+    """Requests through `double` in a namespace: `in_namespace("a").post("/agents", json=...)`."""
+
+    class Scoped:
+        def __init__(self, namespace):
+            self.headers = {"X-Agents-Namespace": namespace}
+
+        def __getattr__(self, method):
+            call = getattr(double, method)
+            return lambda path, headers=None, **kwargs: call(
+                path, headers={**self.headers, **(headers or {})}, **kwargs
+            )
+
+    return Scoped
 
 
 @pytest.fixture(scope="session")
