@@ -583,7 +583,8 @@ def journal(method=None, path=None, namespace=DEFAULT_NAMESPACE):
         select = select.where(JournalEntry.method == method)
     return [
         {name: getattr(entry, name) for name in JOURNAL_FIELDS}
-        for entry in select.order_by(JournalEntry.id)
+        # Entries are written as responses leave, so a delayed one is stored after later ones.
+        for entry in select.order_by(JournalEntry.received_at, JournalEntry.id)
         if path is None or path_matches(path, entry.path)
     ]
 

@@ -209,10 +209,17 @@ NAMESPACE = _header(
 
 
 def _with_namespace_header(paths):
-    return {
-        path: {**operations, "parameters": [*operations.get("parameters", ()), NAMESPACE]}
-        for path, operations in paths.items()
-    }
+    """Every operation takes the namespace header, and answers 400 when it is malformed."""
+    scoped = {}
+    for path, operations in paths.items():
+        scoped[path] = {"parameters": [*operations.get("parameters", ()), NAMESPACE]}
+        for method, operation in operations.items():
+            if method in ("parameters", "servers"):
+                scoped[path][method] = operation
+                continue
+            responses = {**_errors(400), **operation["responses"]}
+            scoped[path][method] = {**operation, "responses": dict(sorted(responses.items()))}
+    return scoped
 
 
 def _test_operation(summary, ok_status, ok, body=None, errors=(400, 401, 500)):

@@ -14,6 +14,7 @@ from strict_fields import Array, Bool, Integer, Object, StrictSchema, Text, betw
 
 NAMESPACE_HEADER = "X-Agents-Namespace"
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+TIMESTAMP_PATTERN = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
 NAME_RULE = "must be 1 to 64 letters, digits, underscores, dots or hyphens."
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 LOWERCASE_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -74,17 +75,19 @@ class ResetSchema(StrictSchema):
 class ClockSchema(StrictSchema):
     """The body of PUT /_test/clock."""
 
-    now = Text(required=True, validate=_timestamp, metadata={"format": "date-time"})
+    now = Text(required=True, validate=_timestamp, metadata={"pattern": TIMESTAMP_PATTERN})
 
 
 class FaultSchema(StrictSchema):
     """A fault: the next `times` matching API requests answer `status` instead."""
 
     method = Text(required=True, validate=one_of(METHODS))
-    path = Text(required=True, validate=[length(1, 2048), _path_pattern])
+    path = Text(required=True, validate=[length(1, 2048), _path_pattern],
+                metadata={"pattern": "^/[^?#]*$"})
     status = Integer(required=True, validate=between(400, 599))
     error = Text(validate=length(1, 1000))
-    code = Text(load_default="injected_fault", validate=_error_code)
+    code = Text(load_default="injected_fault", validate=_error_code,
+                metadata={"pattern": ERROR_CODE.pattern})
     delay_ms = Integer(load_default=0, validate=between(0, MAX_DELAY_MS))
     times = Integer(load_default=1, validate=_times, metadata={
         "description": "How many requests it answers, -1 for until deleted; in a listing, the uses left.",
@@ -140,15 +143,15 @@ class JournalEntrySchema(StrictSchema):
 class SnapshotSchema(StrictSchema):
     """The body of POST /_test/snapshots."""
 
-    name = Text(required=True, validate=_name)
+    name = Text(required=True, validate=_name, metadata={"pattern": NAME.pattern})
 
 
 class FixtureAgentSchema(AgentSchema):
     """An agent to load as given: the agent's rules, plus its id and timestamps if wanted."""
 
-    id = Text(validate=_lowercase_uuid)
-    created_at = Text(validate=_timestamp, metadata={"format": "date-time"})
-    updated_at = Text(validate=_timestamp, metadata={"format": "date-time"})
+    id = Text(validate=_lowercase_uuid, metadata={"pattern": LOWERCASE_UUID.pattern})
+    created_at = Text(validate=_timestamp, metadata={"pattern": TIMESTAMP_PATTERN})
+    updated_at = Text(validate=_timestamp, metadata={"pattern": TIMESTAMP_PATTERN})
 
     @validates_schema(skip_on_field_errors=True)
     def _check_timestamps_in_order(self, data, **kwargs):

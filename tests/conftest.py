@@ -88,3 +88,28 @@ def live_server(tmp_path_factory):
 
     with LiveServer(tmp_path_factory.mktemp("live") / "agents.db") as server:
         yield server
+
+
+FIXTURE_AGENTS = [
+    {"id": f"00000000-0000-4000-8000-00000000000{n}", "name": f"Fixture {n}",
+     "created_at": f"2024-01-0{n}T00:00:00.000Z"}
+    for n in (1, 2, 3)
+]
+
+
+@pytest.fixture(scope="session")
+def test_mode_server(tmp_path_factory):
+    """One gunicorn with two workers in test mode, FIXTURE_AGENTS loaded at start from a file.
+
+    Tests that share it keep out of each other's way in namespaces of their own.
+    """
+    import json
+
+    from tests.live_server import LiveServer
+
+    folder = tmp_path_factory.mktemp("test-mode-live")
+    fixtures = folder / "fixtures.json"
+    fixtures.write_text(json.dumps({"agents": FIXTURE_AGENTS}))
+    with LiveServer(folder / "agents.db", workers=2, AGENTS_TEST_MODE="1",
+                    AGENTS_FIXTURES=str(fixtures)) as server:
+        yield server

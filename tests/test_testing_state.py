@@ -6,6 +6,7 @@ import sqlite3
 
 import pytest
 
+from config import ConfigError
 from tests.conftest import VALID_AGENT
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -326,3 +327,40 @@ def test_a_snapshot_keeps_the_rows_byte_for_byte(double, database_path):
         stored = connection.execute("SELECT state FROM snapshot").fetchone()[0]
     connection.close()
     assert "Zoë ✓" in json.loads(stored)["agent"][0]["document"]
+
+
+def test_a_fixtures_file_is_loaded_at_start_once_per_database_and_content(make_app, tmp_path):
+    fixtures = tmp_path / "fixtures.json"
+    fixtures.write_text(json.dumps({"agents": [full_fixture(), {"name": "Second"}]}))
+    client = make_app(TEST_MODE=True, FIXTURES=str(fixtures)).test_client()
+    names = [agent["name"] for agent in client.get("/agents").get_json()["agents"]]
+    assert sorted(names) == [VALID_AGENT["name"], "Second"]
+
+    # A restart, or another worker starting, finds the same file already loaded.
+    again = make_app(TEST_MODE=True, FIXTURES=str(fixtures)).test_client()
+    assert len(again.get("/agents").get_json()["agents"]) == 2
+
+    fixtures.write_text(json.dumps({"agents": [{"name": "Third"}]}))
+    changed = make_app(TEST_MODE=True, FIXTURES=str(fixtures)).test_client()
+    assert len(changed.get("/agents").get_json()["agents"]) == 3
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ('{"agents": [{"name": "ok"}, {"name": ""}]}',
+     "is not a valid fixtures file. agents.1.name must be between 1 and 200 characters long."),
+    ("[]", "is not a valid fixtures file. must be an object."),
+    ("{not json", "is not a JSON object."),
+])
+def test_a_bad_fixtures_file_stops_the_start_and_loads_nothing(make_app, tmp_path, content,
+                                                              message):
+    fixtures = tmp_path / "fixtures.json"
+    fixtures.write_text(content)
+    with pytest.raises(ConfigError) as refused:
+        make_app(TEST_MODE=True, FIXTURES=str(fixtures))
+    assert str(refused.value).startswith(f"AGENTS_FIXTURES: {fixtures} {message}")
+    assert make_app(TEST_MODE=True).test_client().get("/agents").get_json()["agents"] == []
+
+
+def test_a_missing_fixtures_file_stops_the_start(make_app, tmp_path):
+    with pytest.raises(ConfigError, match=r"missing\.json cannot be read \(No such file"):
+        make_app(TEST_MODE=True, FIXTURES=str(tmp_path / "missing.json"))
