@@ -193,8 +193,6 @@ TEST_DOUBLE_TABLES = (FrozenClock, IdSequence, JournalEntry, Fault, Snapshot, Fi
 # describe the requests of the test that is running, not the state it wants back.
 NAMESPACE_STATE = (Agent, IdempotencyRecord, FrozenClock, IdSequence)
 
-
-
 # Set by init_database: in test mode agents take their timestamps from a namespace's frozen clock
 # and their ids from its seed; outside it neither table is ever read.
 _test_mode = False

@@ -2,6 +2,7 @@
 
 import json
 import sqlite3
+from contextlib import closing
 
 import pytest
 
@@ -39,6 +40,14 @@ def test_without_test_mode_the_namespace_header_is_ignored(client):
     # Not even an invalid name is looked at.
     assert client.get("/agents", headers={"X-Agents-Namespace": "no spaces"}).status_code == 200
     assert "X-Agents-Worker" not in created.headers
+
+
+def test_without_test_mode_no_test_mode_hook_runs_on_any_request(app, make_app):
+    hooks = {name: [f.__name__ for f in funcs] for name, funcs in app.before_request_funcs.items()}
+    assert hooks == {None: ["_open_database", "require_api_key"]}
+    assert dict(app.after_request_funcs) == {}
+    assert "testing" not in app.blueprints
+    assert "testing" in make_app(TEST_MODE=True).blueprints
 
 
 def test_the_test_routes_are_not_under_the_url_prefix(make_app):
@@ -147,19 +156,17 @@ def test_a_version_1_database_gains_the_test_mode_tables_and_keeps_its_agents(tm
     path = tmp_path / "agents.db"
     client = make_app().test_client()
     agent = client.post("/agents", json=VALID_AGENT).get_json()["agent"]
-    with sqlite3.connect(tmp_path / "agents.db") as connection:
+    with closing(sqlite3.connect(path)) as connection, connection:
         for table in ("frozen_clock", "id_sequence", "journal_entry", "fault", "snapshot",
                       "fixture_file"):
             connection.execute(f"DROP TABLE {table}")
         connection.execute("PRAGMA user_version = 1")
-    connection.close()
 
     upgraded = create_app({"DATABASE_URL": f"sqlite:///{path}", "TEST_MODE": True}).test_client()
     assert upgraded.get(f"/agents/{agent['id']}").get_json() == {"agent": agent}
     assert upgraded.put("/_test/clock", json={"now": "2025-12-13T10:00:00.000Z"}).status_code == 200
-    with sqlite3.connect(path) as connection:
+    with closing(sqlite3.connect(path)) as connection, connection:
         assert connection.execute("PRAGMA user_version").fetchone() == (2,)
-    connection.close()
 
 
 def test_the_openapi_document_shows_the_test_routes_only_in_test_mode(client, double):

@@ -3,6 +3,7 @@
 import json
 import re
 import sqlite3
+from contextlib import closing
 
 import pytest
 
@@ -318,14 +319,13 @@ def test_a_snapshot_keeps_the_rows_byte_for_byte(double, database_path):
     create(double, name="Zoë ✓")
     double.post("/_test/snapshots", json={"name": "bytes"})
     rows = "SELECT * FROM agent ORDER BY id"
-    with sqlite3.connect(database_path) as connection:
+    with closing(sqlite3.connect(database_path)) as connection, connection:
         before = connection.execute(rows).fetchall()
     double.post("/_test/reset")
     double.post("/_test/snapshots/bytes/restore")
-    with sqlite3.connect(database_path) as connection:
+    with closing(sqlite3.connect(database_path)) as connection, connection:
         assert connection.execute(rows).fetchall() == before
         stored = connection.execute("SELECT state FROM snapshot").fetchone()[0]
-    connection.close()
     assert "Zoë ✓" in json.loads(stored)["agent"][0]["document"]
 
 
