@@ -20,6 +20,8 @@ def create_app(test_config=None):
     if isinstance(app.config["API_KEYS"], str):
         app.config["API_KEYS"] = parse_api_keys(app.config["API_KEYS"])
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
+    if app.config["FIXTURES"] and not app.config["TEST_MODE"]:
+        raise ConfigError("AGENTS_FIXTURES needs AGENTS_TEST_MODE=1: fixtures are for test doubles.")
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
@@ -32,8 +34,6 @@ def create_app(test_config=None):
     if app.config["TEST_MODE"]:
         app.register_blueprint(testing.bp)
         testing_hooks.install(app)
-    elif app.config["FIXTURES"]:
-        raise ConfigError("AGENTS_FIXTURES needs AGENTS_TEST_MODE=1: fixtures are for test doubles.")
     app.register_blueprint(health.bp)
     app.register_blueprint(docs.bp)
     docs.register_reference(app)
