@@ -4,10 +4,11 @@ import click
 from flask import Flask, request
 
 import models
+import testing_hooks
 from auth import require_api_key
-from config import load_settings, normalise_prefix, parse_api_keys, sqlite_path
+from config import ConfigError, load_settings, normalise_prefix, parse_api_keys, sqlite_path
 from errors import register_error_handlers
-from routes import agents, docs, health
+from routes import agents, docs, health, testing
 
 
 def create_app(test_config=None):
@@ -21,15 +22,20 @@ def create_app(test_config=None):
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
     # OPTIONS is not part of the API: it gets a 405 in the error shape, with Allow.
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    if app.config["FIXTURES"] and not app.config["TEST_MODE"]:
+        raise ConfigError("AGENTS_FIXTURES needs AGENTS_TEST_MODE=1: fixtures are for test doubles.")
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
-    models.init_database(sqlite_path(app.config["DATABASE_URL"]))
+    models.init_database(sqlite_path(app.config["DATABASE_URL"]), app.config["TEST_MODE"])
     app.before_request(_open_database)
     app.teardown_request(_close_database)
     app.before_request(require_api_key)
 
     app.register_blueprint(agents.bp, url_prefix=app.config["URL_PREFIX"] or None)
+    if app.config["TEST_MODE"]:
+        app.register_blueprint(testing.bp)
+        testing_hooks.install(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(docs.bp)
     docs.register_reference(app)
@@ -38,9 +44,12 @@ def create_app(test_config=None):
     return app
 
 
+DATABASE_FREE_BLUEPRINTS = {health.bp.name, docs.bp.name, docs.REFERENCE}
+
+
 def _open_database():
     # Liveness, readiness and the documentation never need the request's connection.
-    if request.blueprint == agents.bp.name:
+    if request.blueprint not in DATABASE_FREE_BLUEPRINTS:
         models.db.connect(reuse_if_open=True)
 
 

@@ -4,12 +4,27 @@ import os
 
 ENV_PREFIX = "AGENTS_"
 
+
+def boolean(raw):
+    """`1`/`true` and `0`/`false` (any case); anything else is a mistake worth refusing."""
+    value = raw.strip().lower()
+    if value in ("1", "true"):
+        return True
+    if value in ("0", "false", ""):
+        return False
+    raise ValueError(raw)
+
+
 # name: (default, parser). The README quotes this table.
 SETTINGS = {
     "DATABASE_URL": ("sqlite:///data/agents.db", str),
     "API_KEYS": ("", str),
     "URL_PREFIX": ("", str),
     "MAX_BODY_BYTES": (1024 * 1024, int),
+    # The /_test routes, namespaces, journal and faults for other services' test suites.
+    "TEST_MODE": (False, boolean),
+    # A fixtures file ({"agents": [...]}) loaded into the default namespace; test mode only.
+    "FIXTURES": ("", str),
 }
 
 

@@ -7,7 +7,7 @@ from flask import Response, request
 from marshmallow import ValidationError, fields
 from werkzeug.exceptions import HTTPException
 
-from models import AgentChanged, AgentNotFound, IdempotencyKeyReused
+from models import AgentChanged, AgentNotFound, IdempotencyKeyReused, SnapshotNotFound
 from schemas import AGENT
 
 log = logging.getLogger(__name__)
@@ -47,11 +47,19 @@ def error_response(status, code, message, headers=None, field_messages=None):
     return response
 
 
-def validation_error_response(messages):
-    """400 validation_error listing every problem, each a sentence led by its field path."""
-    field_messages = error_sentences(messages)
+def validation_error_response(messages, schema=None):
+    """400 validation_error listing every problem, each a sentence led by its field path.
+
+    The sentences follow the field order of `schema`, the one that failed (an agent's if None).
+    """
+    field_messages = error_sentences(messages, schema)
     message = " ".join(_details(field_messages))
     return error_response(400, "validation_error", message, field_messages=field_messages)
+
+
+def validation_message(messages, schema=None):
+    """Every validation message as one text of sentences, as in an error body's `error`."""
+    return " ".join(_details(error_sentences(messages, schema)))
 
 
 def _details(field_messages):
@@ -92,7 +100,10 @@ def _unexpected_error(error):
 
 
 def register_error_handlers(app):
-    app.register_error_handler(ValidationError, lambda error: validation_error_response(error.messages))
+    app.register_error_handler(
+        ValidationError,
+        lambda error: validation_error_response(error.messages, getattr(error, "schema", None)),
+    )
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(
         AgentNotFound, lambda error: error_response(404, "not_found", "Agent not found.")
@@ -112,6 +123,10 @@ def register_error_handlers(app):
             "idempotency_conflict",
             "This Idempotency-Key was already used with a different request body.",
         ),
+    )
+    app.register_error_handler(
+        SnapshotNotFound,
+        lambda error: error_response(404, "not_found", f"No snapshot is named {error.args[0]}."),
     )
     app.register_error_handler(Exception, _unexpected_error)
 

@@ -2,12 +2,16 @@
 
 Each agent row keeps the response-ready JSON of the agent (`document`) beside the few columns
 that are queried, so reads and lists hand stored text straight to the client.
+
+Everything is scoped by namespace. Test mode adds, per namespace, a frozen clock, seeded ids, a
+request journal, injected faults and snapshots, all in tables here so every worker sees them.
 """
 
 import fcntl
 import hashlib
 import json
 import os
+import re
 import time
 import uuid
 from contextlib import contextmanager
@@ -22,9 +26,10 @@ from peewee import (
     SqliteDatabase,
     TextField,
     Tuple,
+    chunked,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_NAMESPACE = "default"
 IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
 
@@ -36,6 +41,9 @@ PRAGMAS = {
     "foreign_keys": 1,
     "busy_timeout": 10_000,
 }
+# A test double needs no power-cut durability, and its callers' suites wait on every commit:
+# without the fsync per commit, WAL still keeps the file consistent if the process dies.
+TEST_MODE_PRAGMAS = {**PRAGMAS, "synchronous": "normal"}
 
 db = SqliteDatabase(None, autoconnect=False)
 
@@ -52,6 +60,18 @@ class AgentChanged(Exception):
 
 class IdempotencyKeyReused(Exception):
     """An Idempotency-Key came back with a different request body."""
+
+
+class AgentIdsTaken(Exception):
+    """Agents to load carry ids that stored agents already have; `indexes` says which."""
+
+    def __init__(self, indexes):
+        super().__init__(indexes)
+        self.indexes = indexes
+
+
+class SnapshotNotFound(LookupError):
+    """No snapshot has that name in the namespace."""
 
 
 class BaseModel(Model):
@@ -97,13 +117,95 @@ class IdempotencyRecord(BaseModel):
 TABLES = (Agent, IdempotencyRecord)
 
 
+class JsonText(TextField):
+    """A JSON value stored as its compact text."""
+
+    def db_value(self, value):
+        return to_json(value)
+
+    def python_value(self, value):
+        return json.loads(value)
 
 
-def init_database(path):
+class FrozenClock(BaseModel):
+    namespace = TextField(primary_key=True)
+    now = TextField()
+
+
+class IdSequence(BaseModel):
+    """A namespace's seed for deterministic ids and how many it has handed out."""
+
+    namespace = TextField(primary_key=True)
+    seed = IntegerField()
+    counter = IntegerField()
+
+
+class JournalEntry(BaseModel):
+    namespace = TextField(index=True)
+    method = TextField()
+    path = TextField()
+    query = JsonText()
+    headers = JsonText()
+    body = JsonText(null=True)
+    status = IntegerField()
+    received_at = TextField()
+
+
+class Fault(BaseModel):
+    namespace = TextField()
+    method = TextField()
+    path = TextField()
+    status = IntegerField()
+    error = TextField(null=True)
+    code = TextField()
+    delay_ms = IntegerField()
+    # Uses left; -1 until deleted. A fault is deleted when its last use is spent.
+    remaining = IntegerField()
+    retry_after = IntegerField(null=True)
+    after_commit = BooleanField()
+
+    class Meta:
+        indexes = ((("namespace", "method"), False),)
+
+
+class Snapshot(BaseModel):
+    namespace = TextField()
+    name = TextField()
+    state = JsonText()
+    created_at = TextField()
+
+    class Meta:
+        primary_key = CompositeKey("namespace", "name")
+
+
+class FixtureFile(BaseModel):
+    """A fixtures file already loaded into this database, known by its content's digest."""
+
+    namespace = TextField()
+    digest = TextField()
+    loaded_at = TextField()
+
+    class Meta:
+        primary_key = CompositeKey("namespace", "digest")
+
+
+TEST_DOUBLE_TABLES = (FrozenClock, IdSequence, JournalEntry, Fault, Snapshot, FixtureFile)
+# What a namespace holds and a snapshot saves. The journal and faults are kept out of it: they
+# describe the requests of the test that is running, not the state it wants back.
+NAMESPACE_STATE = (Agent, IdempotencyRecord, FrozenClock, IdSequence)
+
+# Set by init_database: in test mode agents take their timestamps from a namespace's frozen clock
+# and their ids from its seed; outside it neither table is ever read.
+_test_mode = False
+
+
+def init_database(path, test_mode=False):
     """Bind the database to the file at `path`, creating it and its tables on first use."""
+    global _test_mode
+    _test_mode = test_mode
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    db.init(path, pragmas=PRAGMAS, check_same_thread=False)
+    db.init(path, pragmas=TEST_MODE_PRAGMAS if test_mode else PRAGMAS, check_same_thread=False)
     # Several gunicorn workers start at once; only one may switch a new file to WAL and
     # create its tables, so they take turns on a lock file beside the database.
     with open(f"{path}.lock", "a") as lock_file:
@@ -125,8 +227,16 @@ def migrate():
             f"The database has schema version {version}; this release knows up to {SCHEMA_VERSION}."
         )
     with db.atomic("IMMEDIATE"):
-        db.create_tables(TABLES)
+        if version < 1:
+            db.create_tables(TABLES)
+        if version < 2:
+            _migration_2_test_double_tables()
         db.execute_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _migration_2_test_double_tables():
+    """Step 2: the tables of test mode (clock, id seeds, journal, faults, snapshots, fixtures)."""
+    db.create_tables(TEST_DOUBLE_TABLES)
 
 
 def database_is_ready():
@@ -163,8 +273,29 @@ def is_timestamp(text):
     return len(text) == 24
 
 
-def new_agent_id():
+def seeded_id(seed, counter):
+    """The `counter`th id of a seeded namespace: a lowercase UUIDv4 that depends on nothing else."""
+    digest = hashlib.sha256(f"{seed}:{counter}".encode()).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
+
+
+def _new_id(namespace):
+    if _test_mode:
+        sequence = IdSequence.get_or_none(IdSequence.namespace == namespace)
+        if sequence is not None:
+            IdSequence.update(counter=IdSequence.counter + 1).where(
+                IdSequence.namespace == namespace
+            ).execute()
+            return seeded_id(sequence.seed, sequence.counter)
     return str(uuid.uuid4())
+
+
+def _now(namespace):
+    if _test_mode:
+        frozen = FrozenClock.get_or_none(FrozenClock.namespace == namespace)
+        if frozen is not None:
+            return frozen.now
+    return utc_timestamp()
 
 
 def to_json(value):
@@ -175,6 +306,22 @@ def to_json(value):
 def etag_of(document):
     """The entity tag of a stored representation, unquoted as HTTP libraries compare them."""
     return hashlib.blake2b(document.encode(), digest_size=16).hexdigest()
+
+
+def _row(namespace, agent_id, fields, created_at, updated_at):
+    """The agent table's columns for an agent with these fields."""
+    document, etag = _render(agent_id, fields, created_at, updated_at)
+    return {
+        "namespace": namespace,
+        "id": agent_id,
+        "created_at": created_at,
+        "updated_at": updated_at,
+        "is_active": fields["is_active"],
+        "search_text": _search_text(fields),
+        "webhook_secret": fields.get("webhook_secret"),
+        "document": document,
+        "etag": etag,
+    }
 
 
 def _render(agent_id, fields, created_at, updated_at):
@@ -251,28 +398,16 @@ def create_agent(fields, idempotency_key=None, fingerprint=None, namespace=DEFAU
             earlier = _idempotent_replay(namespace, idempotency_key, fingerprint)
             if earlier is not None:
                 return earlier, True
-        now = utc_timestamp()
-        agent_id = new_agent_id()
-        document, etag = _render(agent_id, fields, now, now)
-        agent = Agent.create(
-            namespace=namespace,
-            id=agent_id,
-            created_at=now,
-            updated_at=now,
-            is_active=fields["is_active"],
-            search_text=_search_text(fields),
-            webhook_secret=fields.get("webhook_secret"),
-            document=document,
-            etag=etag,
-        )
+        now = _now(namespace)
+        agent = Agent.create(**_row(namespace, _new_id(namespace), fields, now, now))
         if idempotency_key is not None:
             IdempotencyRecord.create(
                 namespace=namespace,
                 key=idempotency_key,
                 fingerprint=fingerprint,
-                agent_id=agent_id,
-                document=document,
-                etag=etag,
+                agent_id=agent.id,
+                document=agent.document,
+                etag=agent.etag,
                 status=201,
                 created=time.time(),
             )
@@ -305,17 +440,9 @@ def update_agent(agent_id, revise, etag_matches=None, namespace=DEFAULT_NAMESPAC
         fields = revise(current)
         if fields == current:
             return agent
-        now = utc_timestamp()
-        document, etag = _render(agent_id, fields, agent.created_at, now)
-        Agent.update(
-            updated_at=now,
-            is_active=fields["is_active"],
-            search_text=_search_text(fields),
-            webhook_secret=fields.get("webhook_secret"),
-            document=document,
-            etag=etag,
-        ).where((Agent.namespace == namespace) & (Agent.id == agent_id)).execute()
-    return Agent(id=agent_id, document=document, etag=etag)
+        row = _row(namespace, agent_id, fields, agent.created_at, _now(namespace))
+        Agent.update(**row).where((Agent.namespace == namespace) & (Agent.id == agent_id)).execute()
+    return Agent(id=agent_id, document=row["document"], etag=row["etag"])
 
 
 def delete_agent(agent_id, etag_matches=None, namespace=DEFAULT_NAMESPACE):
@@ -332,3 +459,201 @@ def _locked_agent(agent_id, etag_matches, namespace):
     if etag_matches is not None and not etag_matches(agent.etag):
         raise AgentChanged(agent_id)
     return agent
+
+
+def reset_namespace(namespace=DEFAULT_NAMESPACE, seed=None):
+    """Forget a namespace's agents, idempotency records, journal, faults and frozen clock.
+
+    With a seed, the ids it hands out from now on are `seeded_id(seed, 0)`, `(seed, 1)`, ...;
+    without one they are random again. Snapshots are kept, so a test can restore one after.
+    """
+    with write_transaction():
+        for model in (*NAMESPACE_STATE, JournalEntry, Fault):
+            model.delete().where(model.namespace == namespace).execute()
+        if seed is not None:
+            IdSequence.create(namespace=namespace, seed=seed, counter=0)
+
+
+def freeze_clock(now, namespace=DEFAULT_NAMESPACE):
+    """Make `now` the time of every create and update in the namespace."""
+    with write_transaction():
+        FrozenClock.replace(namespace=namespace, now=now).execute()
+
+
+def release_clock(namespace=DEFAULT_NAMESPACE):
+    """Let the namespace's clock run again."""
+    with write_transaction():
+        FrozenClock.delete().where(FrozenClock.namespace == namespace).execute()
+
+
+def load_agents(agents, namespace=DEFAULT_NAMESPACE):
+    """Store validated agents as given, all or none; `id` and timestamps are kept when present.
+
+    Raises AgentIdsTaken when a stored agent already has one of the ids.
+    """
+    with write_transaction():
+        return _insert_agents(agents, namespace)
+
+
+def load_agents_once(agents, digest, namespace=DEFAULT_NAMESPACE):
+    """Load a fixtures file's agents unless a file with this digest was loaded before.
+
+    Every gunicorn worker starts with the same file; the first one to get here loads it.
+    """
+    with write_transaction():
+        loaded = FixtureFile.get_or_none(
+            (FixtureFile.namespace == namespace) & (FixtureFile.digest == digest)
+        )
+        if loaded is not None:
+            return []
+        FixtureFile.create(namespace=namespace, digest=digest, loaded_at=utc_timestamp())
+        return _insert_agents(agents, namespace)
+
+
+def _insert_agents(agents, namespace):
+    given_ids = {agent["id"]: index for index, agent in enumerate(agents) if "id" in agent}
+    taken = Agent.select(Agent.id).where(
+        (Agent.namespace == namespace) & Agent.id.in_(list(given_ids))
+    )
+    taken_indexes = sorted(given_ids[agent.id] for agent in taken)
+    if taken_indexes:
+        raise AgentIdsTaken(taken_indexes)
+    rows = []
+    for agent in agents:
+        fields = dict(agent)
+        agent_id = fields.pop("id", None) or _new_id(namespace)
+        created_at = fields.pop("created_at", None) or _now(namespace)
+        updated_at = fields.pop("updated_at", None) or created_at
+        rows.append(_row(namespace, agent_id, fields, created_at, updated_at))
+    _insert_rows(Agent, rows)
+    return [Agent(id=row["id"], document=row["document"], etag=row["etag"]) for row in rows]
+
+
+def _insert_rows(model, rows):
+    # Batches stay under SQLite's limit on the number of values in one statement.
+    for batch in chunked(rows, 500):
+        model.insert_many(batch).execute()
+
+
+def save_snapshot(name, namespace=DEFAULT_NAMESPACE):
+    """Save the namespace's agents, idempotency records, clock and id seed under `name`.
+
+    Returns how many agents it holds. A snapshot of the same name is replaced.
+    """
+    with write_transaction():
+        state = {
+            model._meta.table_name: list(
+                model.select().where(model.namespace == namespace).dicts()
+            )
+            for model in NAMESPACE_STATE
+        }
+        Snapshot.replace(
+            namespace=namespace, name=name, state=state, created_at=utc_timestamp()
+        ).execute()
+    return len(state[Agent._meta.table_name])
+
+
+def restore_snapshot(name, namespace=DEFAULT_NAMESPACE):
+    """Put the namespace back exactly as it was saved; raises SnapshotNotFound."""
+    with write_transaction():
+        snapshot = Snapshot.get_or_none((Snapshot.namespace == namespace) & (Snapshot.name == name))
+        if snapshot is None:
+            raise SnapshotNotFound(name)
+        for model in NAMESPACE_STATE:
+            model.delete().where(model.namespace == namespace).execute()
+            _insert_rows(model, snapshot.state[model._meta.table_name])
+
+
+JOURNAL_FIELDS = ("method", "path", "query", "headers", "body", "status", "received_at")
+
+
+def record_request(entry, namespace=DEFAULT_NAMESPACE):
+    """Add a request (method, path, query, headers, body, status, received_at) to the journal."""
+    with write_transaction():
+        JournalEntry.create(namespace=namespace, **entry)
+
+
+def journal(method=None, path=None, namespace=DEFAULT_NAMESPACE):
+    """The namespace's journal, oldest first, optionally only one method and path (`{id}` ok)."""
+    select = JournalEntry.select().where(JournalEntry.namespace == namespace)
+    if method is not None:
+        select = select.where(JournalEntry.method == method)
+    return [
+        {name: getattr(entry, name) for name in JOURNAL_FIELDS}
+        # Entries are written as responses leave, so a delayed one is stored after later ones.
+        for entry in select.order_by(JournalEntry.received_at, JournalEntry.id)
+        if path is None or path_matches(path, entry.path)
+    ]
+
+
+def clear_journal(namespace=DEFAULT_NAMESPACE):
+    """Empty the namespace's journal."""
+    with write_transaction():
+        JournalEntry.delete().where(JournalEntry.namespace == namespace).execute()
+
+
+def path_matches(pattern, path):
+    """True when `path` is `pattern`, where each `{id}` stands for one path segment.
+
+    A trailing slash on either makes no difference, as it makes none to the routes.
+    """
+    pieces = (pattern.rstrip("/") or "/").split("{id}")
+    expression = "[^/]+".join(re.escape(piece) for piece in pieces)
+    return re.fullmatch(expression, path.rstrip("/") or "/") is not None
+
+
+FAULT_FIELDS = (
+    "method", "path", "status", "error", "code", "delay_ms", "retry_after", "after_commit",
+)
+
+
+def add_fault(fault, namespace=DEFAULT_NAMESPACE):
+    """Store a validated fault; `times` of them answer matching requests (-1: until deleted)."""
+    with write_transaction():
+        row = Fault.create(
+            namespace=namespace,
+            remaining=fault["times"],
+            **{name: fault[name] for name in FAULT_FIELDS},
+        )
+    return _fault_view(row)
+
+
+def faults(namespace=DEFAULT_NAMESPACE):
+    """The namespace's faults, oldest first, each with the uses it has left as `times`."""
+    select = Fault.select().where(Fault.namespace == namespace).order_by(Fault.id)
+    return [_fault_view(fault) for fault in select]
+
+
+def clear_faults(namespace=DEFAULT_NAMESPACE):
+    """Delete every fault of the namespace."""
+    with write_transaction():
+        Fault.delete().where(Fault.namespace == namespace).execute()
+
+
+def take_fault(method, path, namespace=DEFAULT_NAMESPACE):
+    """Spend one use of the oldest fault matching the request and return it; None if none does.
+
+    The use is spent under the write lock, so `times: 2` answers exactly two requests however
+    many workers race for it.
+    """
+    matching = (
+        Fault.select()
+        .where((Fault.namespace == namespace) & (Fault.method == method))
+        .order_by(Fault.id)
+    )
+    if not matching.exists():  # the common case, decided without taking the write lock
+        return None
+    with write_transaction():
+        for fault in matching:
+            if not path_matches(fault.path, path):
+                continue
+            if fault.remaining == 1:
+                fault.delete_instance()
+            elif fault.remaining > 1:
+                Fault.update(remaining=Fault.remaining - 1).where(Fault.id == fault.id).execute()
+            return _fault_view(fault)
+    return None
+
+
+def _fault_view(fault):
+    return {**{name: getattr(fault, name) for name in FAULT_FIELDS}, "times": fault.remaining}

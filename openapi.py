@@ -4,6 +4,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 import schemas
+import testing_schemas
 from strict_fields import Bool, Integer, Number
 
 TITLE = "Agents API"
@@ -22,10 +23,11 @@ ERROR_DESCRIPTIONS = {
     500: "internal_error.",
 }
 BODY_ERRORS = (400, 401, 413, 415, 500)
+TEST_MODE_NOTE = "Test mode only (AGENTS_TEST_MODE=1); acts on the request's namespace."
 
 
-def build_spec(url_prefix=""):
-    """The whole OpenAPI document as a dict."""
+def build_spec(url_prefix="", test_mode=False):
+    """The whole OpenAPI document as a dict; with `test_mode`, the /_test routes too."""
     marshmallow_plugin = MarshmallowPlugin()
     spec = APISpec(
         title=TITLE,
@@ -37,11 +39,21 @@ def build_spec(url_prefix=""):
     )
     _map_custom_fields(marshmallow_plugin)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    for name, schema in _component_schemas().items():
+    components = _component_schemas()
+    paths = _paths()
+    if test_mode:
+        components.update(_test_component_schemas())
+        paths = _with_namespace_header(paths)
+        paths.update(_test_paths())
+    for name, schema in components.items():
         spec.components.schema(name, schema=schema)
-    for path, operations in _paths().items():
+    servers = {path: operations.pop("servers") for path, operations in paths.items()
+               if "servers" in operations}
+    for path, operations in paths.items():
         spec.path(path=path, parameters=operations.pop("parameters", None), operations=operations)
     document = spec.to_dict()
+    for path, path_servers in servers.items():
+        document["paths"][path]["servers"] = path_servers
     document["security"] = [{}, {"bearer": []}]
     return document
 
@@ -172,3 +184,99 @@ def _paths():
         },
     }
 
+
+
+def _test_component_schemas():
+    return {
+        "Reset": testing_schemas.ResetSchema,
+        "Fixtures": testing_schemas.FixturesSchema,
+        "Fault": testing_schemas.FaultSchema,
+        "FaultEnvelope": testing_schemas.FaultEnvelopeSchema,
+        "FaultList": testing_schemas.FaultListSchema,
+        "Journal": testing_schemas.JournalSchema,
+        "Snapshot": testing_schemas.SnapshotSchema,
+        "SnapshotEnvelope": testing_schemas.SnapshotEnvelopeSchema,
+        "Clock": testing_schemas.ClockSchema,
+        "AgentsLoaded": testing_schemas.AgentsLoadedSchema,
+    }
+
+
+NAMESPACE = _header(
+    testing_schemas.NAMESPACE_HEADER,
+    "Scopes the request to a namespace (default: default).",
+    {"type": "string", "pattern": testing_schemas.NAME.pattern},
+)
+
+
+def _with_namespace_header(paths):
+    """Every operation takes the namespace header, and answers 400 when it is malformed."""
+    scoped = {}
+    for path, operations in paths.items():
+        scoped[path] = {"parameters": [*operations.get("parameters", ()), NAMESPACE]}
+        for method, operation in operations.items():
+            if method in ("parameters", "servers"):
+                scoped[path][method] = operation
+                continue
+            responses = {**_errors(400), **operation["responses"]}
+            scoped[path][method] = {**operation, "responses": dict(sorted(responses.items()))}
+    return scoped
+
+
+def _test_operation(summary, ok_status, ok, body=None, errors=(400, 401, 500)):
+    operation = {
+        "summary": summary,
+        "description": TEST_MODE_NOTE,
+        "tags": ["test mode"],
+        "responses": {str(ok_status): ok, **_errors(*errors)},
+    }
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": _json(body)}
+    return operation
+
+
+def _test_paths():
+    success = _ok("Done.", "Success")
+    paths = {
+        "/_test/reset": {"post": {
+            **_test_operation("Forget the namespace's state; a seed makes ids repeatable.", 200, success),
+            "requestBody": {"required": False, "content": _json("Reset")},
+        }},
+        "/_test/fixtures": {"post": _test_operation(
+            "Load agents as given, all or none.", 201, _ok("The loaded agents.", "AgentsLoaded"),
+            "Fixtures", (400, 401, 413, 415, 500),
+        )},
+        "/_test/requests": {
+            "get": {
+                **_test_operation("The journal of API requests, oldest first.", 200,
+                                  _ok("The journal.", "Journal")),
+                "parameters": [{"in": "query", "schema": testing_schemas.JournalQuerySchema}],
+            },
+            "delete": _test_operation("Empty the journal.", 200, success, errors=(401, 500)),
+        },
+        "/_test/faults": {
+            "post": _test_operation("Make the next matching API requests fail.", 201,
+                                    _ok("The fault.", "FaultEnvelope"), "Fault", (400, 401, 413, 415, 500)),
+            "get": _test_operation("The faults still waiting.", 200, _ok("The faults.", "FaultList"),
+                                   errors=(401, 500)),
+            "delete": _test_operation("Delete every fault.", 200, success, errors=(401, 500)),
+        },
+        "/_test/snapshots": {"post": _test_operation(
+            "Save the namespace's state under a name.", 201, _ok("Saved.", "SnapshotEnvelope"),
+            "Snapshot", (400, 401, 413, 415, 500),
+        )},
+        "/_test/snapshots/{name}/restore": {
+            "parameters": [{"in": "path", "name": "name", "required": True,
+                            "schema": {"type": "string"}}],
+            "post": _test_operation("Put a saved state back exactly.", 200, success, errors=(401, 404, 500)),
+        },
+        "/_test/clock": {
+            "put": _test_operation("Freeze the clock of created_at and updated_at.", 200,
+                                   _ok("The frozen time.", "Clock"), "Clock", (400, 401, 413, 415, 500)),
+            "delete": _test_operation("Let the clock run again.", 200, success, errors=(401, 500)),
+        },
+    }
+    # Never under AGENTS_URL_PREFIX, whatever the document's own server says.
+    return {
+        path: {**operations, "servers": [{"url": "/"}]}
+        for path, operations in _with_namespace_header(paths).items()
+    }

@@ -333,6 +333,7 @@ class AgentSchema(StrictSchema):
 
     def handle_error(self, error, data, **kwargs):
         """Name read-only fields as such rather than as unknown."""
+        super().handle_error(error, data, **kwargs)
         for name in READ_ONLY_FIELDS:
             if error.messages.get(name) == [UNKNOWN_FIELD]:
                 error.messages[name] = ["is read-only."]

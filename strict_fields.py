@@ -32,6 +32,10 @@ class StrictSchema(Schema):
 
     error_messages = {"unknown": UNKNOWN_FIELD, "type": "must be an object."}
 
+    def handle_error(self, error, data, **kwargs):
+        """Keep the failing schema on the error, so its messages come out in its field order."""
+        error.schema = self
+
 
 class Text(Sentences, fields.String):
     default_error_messages = {"invalid": "must be a string.", "invalid_utf8": "must be valid UTF-8."}

@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 
-from flask import Blueprint, request, url_for
+from flask import Blueprint, g, request, url_for
 from marshmallow import ValidationError
 
 import models
@@ -30,6 +30,7 @@ def list_all():
         after=_decode_cursor(query["cursor"]) if "cursor" in query else None,
         is_active=query.get("is_active"),
         query=query.get("q"),
+        namespace=_namespace(),
     )
     has_more = limit is not None and len(agents) > limit
     page = agents[:limit]
@@ -50,7 +51,7 @@ def create():
     fields = AGENT.load(body)
     key = _idempotency_key()
     fingerprint = _fingerprint(body) if key else None
-    agent, replayed = models.create_agent(fields, key, fingerprint)
+    agent, replayed = models.create_agent(fields, key, fingerprint, namespace=_namespace())
     response = _agent_response(agent, 201)
     response.headers["Location"] = url_for("agents.get_one", agent_id=agent.id)
     if replayed:
@@ -61,7 +62,7 @@ def create():
 @bp.get("/agents/<agent_id>", strict_slashes=False)
 def get_one(agent_id):
     """Get an agent."""
-    agent = models.get_agent(_known_id(agent_id))
+    agent = models.get_agent(_known_id(agent_id), namespace=_namespace())
     if request.if_none_match.contains_weak(agent.etag):
         return json_response(b"", 304, {"ETag": _quoted(agent.etag)})
     return _agent_response(agent)
@@ -75,6 +76,7 @@ def update(agent_id):
         _known_id(agent_id),
         lambda current: load_patched(current, patch),
         etag_matches=_if_match(),
+        namespace=_namespace(),
     )
     return _agent_response(agent)
 
@@ -82,8 +84,13 @@ def update(agent_id):
 @bp.delete("/agents/<agent_id>", strict_slashes=False)
 def delete(agent_id):
     """Delete an agent."""
-    models.delete_agent(_known_id(agent_id), etag_matches=_if_match())
+    models.delete_agent(_known_id(agent_id), etag_matches=_if_match(), namespace=_namespace())
     return json_response('{"success":true}')
+
+
+def _namespace():
+    """Set by test mode from X-Agents-Namespace; otherwise every agent is in the default one."""
+    return g.get("namespace", models.DEFAULT_NAMESPACE)
 
 
 def _agent_response(agent, status=200):

@@ -6,6 +6,7 @@ from flask_swagger_ui import get_swaggerui_blueprint
 from openapi import build_spec
 
 bp = Blueprint("docs", __name__)
+REFERENCE = "reference"
 
 
 @bp.get("/openapi.json")
@@ -13,15 +14,17 @@ def openapi_json():
     """The OpenAPI 3.1 document, built once from the schemas."""
     spec = current_app.extensions.get("openapi")
     if spec is None:
-        spec = current_app.extensions["openapi"] = build_spec(current_app.config["URL_PREFIX"])
+        spec = current_app.extensions["openapi"] = build_spec(
+            current_app.config["URL_PREFIX"], current_app.config["TEST_MODE"]
+        )
     return jsonify(spec)
 
 
 def register_reference(app):
     """Swagger UI at /docs, its JavaScript and CSS served from the installed package."""
     reference = get_swaggerui_blueprint(
-        "/docs", "/openapi.json", config={"app_name": "Agents API", "validatorUrl": None}, blueprint_name="reference"
+        "/docs", "/openapi.json", config={"app_name": "Agents API", "validatorUrl": None}, blueprint_name=REFERENCE
     )
     app.register_blueprint(reference)
     # The page itself answers at /docs as well as /docs/, with no redirect in between.
-    app.add_url_rule("/docs", "reference_page", app.view_functions["reference.show"])
+    app.add_url_rule("/docs", "reference_page", app.view_functions[f"{REFERENCE}.show"])

@@ -20,21 +20,26 @@ def read_json_body():
             "Send the body as JSON with Content-Type: application/json "
             "(or application/merge-patch+json for PATCH).",
         )
-    raw = request.get_data(cache=True)
-    try:
-        body = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
-    except NumberTooLarge:
-        raise _invalid("The request body has a number too large for a 64-bit float.") from None
-    except (ValueError, RecursionError):
-        raise _invalid("The request body is not valid JSON.") from None
+    body = parse_json(request.get_data(cache=True))
     if not isinstance(body, dict):
         raise _invalid("The request body must be a JSON object.")
-    _check_values(body)
     return body
 
 
 class NumberTooLarge(ValueError):
     """A JSON number beyond the range of a double, which Python would read as infinity."""
+
+
+def parse_json(raw):
+    """Any JSON value that JSON, SQLite and every response can hold, or an invalid_json ApiError."""
+    try:
+        value = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+    except NumberTooLarge:
+        raise _invalid("The request body has a number too large for a 64-bit float.") from None
+    except (ValueError, RecursionError):
+        raise _invalid("The request body is not valid JSON.") from None
+    _check_values(value)
+    return value
 
 
 def _finite_float(text):
@@ -52,9 +57,9 @@ def _invalid(message):
     return ApiError(400, "invalid_json", message)
 
 
-def _check_values(body):
+def _check_values(value):
     """Refuse what Python's parser lets through but JSON and SQLite cannot hold."""
-    pending = [(body, 1)]
+    pending = [(value, 1)]
     while pending:
         value, depth = pending.pop()
         if depth > MAX_JSON_DEPTH:

@@ -1,4 +1,4 @@
-"""Fixtures: a fresh app on its own SQLite file, its test client and CLI runner."""
+"""Fixtures: a fresh app on its own SQLite file, its test client and CLI runner, in test mode too."""
 
 import pytest
 
@@ -69,10 +69,58 @@ def create_agent(client):
     return create
 
 
+@pytest.fixture
+def double(make_app):
+    """A test client of the service in test mode (AGENTS_TEST_MODE=1)."""
+    return make_app(TEST_MODE=True).test_client()
+
+
+@pytest.fixture
+def in_namespace(double):
+    """Requests through `double` in a namespace: `in_namespace("a").post("/agents", json=...)`."""
+
+    class Scoped:
+        def __init__(self, namespace):
+            self.headers = {"X-Agents-Namespace": namespace}
+
+        def __getattr__(self, method):
+            call = getattr(double, method)
+            return lambda path, headers=None, **kwargs: call(
+                path, headers={**self.headers, **(headers or {})}, **kwargs
+            )
+
+    return Scoped
+
+
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory):
     """One gunicorn with two workers on a fresh database, shared by the tests that need it."""
     from tests.live_server import LiveServer
 
     with LiveServer(tmp_path_factory.mktemp("live") / "agents.db") as server:
+        yield server
+
+
+FIXTURE_AGENTS = [
+    {"id": f"00000000-0000-4000-8000-00000000000{n}", "name": f"Fixture {n}",
+     "created_at": f"2024-01-0{n}T00:00:00.000Z"}
+    for n in (1, 2, 3)
+]
+
+
+@pytest.fixture(scope="session")
+def test_mode_server(tmp_path_factory):
+    """One gunicorn with two workers in test mode, FIXTURE_AGENTS loaded at start from a file.
+
+    Tests that share it keep out of each other's way in namespaces of their own.
+    """
+    import json
+
+    from tests.live_server import LiveServer
+
+    folder = tmp_path_factory.mktemp("test-mode-live")
+    fixtures = folder / "fixtures.json"
+    fixtures.write_text(json.dumps({"agents": FIXTURE_AGENTS}))
+    with LiveServer(folder / "agents.db", workers=2, AGENTS_TEST_MODE="1",
+                    AGENTS_FIXTURES=str(fixtures)) as server:
         yield server

@@ -1,0 +1,92 @@
+"""Test mode through a real gunicorn with two workers: state that every worker shares."""
+
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from tests.conftest import FIXTURE_AGENTS, VALID_AGENT
+
+
+@pytest.fixture
+def api(test_mode_server):
+    """requests to the live server in a namespace of this test's own."""
+    session = requests.Session()
+    session.headers["X-Agents-Namespace"] = f"live-{uuid.uuid4().hex[:12]}"
+
+    def call(method, path, **kwargs):
+        return session.request(method, f"{test_mode_server.url}{path}", timeout=15, **kwargs)
+
+    yield call
+    session.close()
+
+
+def test_the_fixtures_file_is_loaded_once_though_both_workers_start_with_it(test_mode_server):
+    listed = requests.get(f"{test_mode_server.url}/agents", timeout=5).json()["agents"]
+    assert [(agent["id"], agent["created_at"]) for agent in listed] == [
+        (agent["id"], agent["created_at"]) for agent in reversed(FIXTURE_AGENTS)
+    ]
+
+
+def test_a_journal_entry_written_by_one_worker_is_read_by_another(api):
+    # A delayed fault holds one worker; what arrives meanwhile must be served by the other.
+    for _attempt in range(3):
+        api("DELETE", "/_test/requests")
+        api("POST", "/_test/faults",
+            json={"method": "GET", "path": "/agents", "status": 503, "delay_ms": 1500})
+        held = {}
+        holder = threading.Thread(target=lambda: held.update(response=api("GET", "/agents")))
+        holder.start()
+        deadline = time.monotonic() + 10
+        while api("GET", "/_test/faults").json()["faults"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        created = api("POST", "/agents", json=VALID_AGENT)
+        holder.join(timeout=20)
+        writers = {held["response"].headers["X-Agents-Worker"], created.headers["X-Agents-Worker"]}
+        if len(writers) == 2:
+            break
+    assert len(writers) == 2, "both requests went to one worker three times"
+
+    reader = api("GET", "/_test/requests")
+    entries = [(e["method"], e["status"]) for e in reader.json()["requests"]]
+    assert entries == [("GET", 503), ("POST", 201)]  # oldest first, by when each arrived
+    # Whichever worker answered the read, one of the two entries was written by the other.
+    assert writers - {reader.headers["X-Agents-Worker"]}
+
+
+def test_a_fault_with_times_two_fails_exactly_two_of_many_concurrent_requests(api):
+    api("POST", "/_test/faults", json={"method": "POST", "path": "/agents", "status": 503,
+                                       "times": 2})
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        responses = list(pool.map(lambda _: api("POST", "/agents", json=VALID_AGENT), range(10)))
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [201] * 8 + [503] * 2
+    assert len(api("GET", "/agents").json()["agents"]) == 8
+    assert api("GET", "/_test/faults").json() == {"faults": []}
+
+
+def test_a_lost_response_and_a_retry_with_the_same_key_leave_exactly_one_agent(api):
+    api("POST", "/_test/faults", json={"method": "POST", "path": "/agents", "status": 504,
+                                       "after_commit": True})
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    lost = api("POST", "/agents", json=VALID_AGENT, headers=key)
+    assert lost.status_code == 504
+    retried = api("POST", "/agents", json=VALID_AGENT, headers=key)
+    assert retried.status_code == 201
+    assert [agent["id"] for agent in api("GET", "/agents").json()["agents"]] == [
+        retried.json()["agent"]["id"]
+    ]
+
+
+def test_seeded_ids_hold_across_workers(api):
+    def seeded_ids():
+        api("POST", "/_test/reset", json={"seed": 2024})
+        return [api("POST", "/agents", json={"name": f"n{n}"}).json()["agent"]["id"]
+                for n in range(6)]
+
+    first = seeded_ids()
+    assert seeded_ids() == first
+    assert len(set(first)) == 6
