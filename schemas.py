@@ -111,7 +111,7 @@ class NestedToolSchema(StrictSchema):
     type = Text(required=True, validate=one_of(("function",)))
     function = Object(FunctionSchema, required=True)
     server = Object(ServerSchema)
-    async_ = Bool(data_key="async")
+    async_ = Bool(data_key="async", attribute="async")
 
     @staticmethod
     def name_path(tool):
@@ -125,7 +125,7 @@ class FlatToolSchema(StrictSchema):
     description = Text(required=True, validate=length(maximum=1024))
     parameters = JsonObject(load_default=_default_parameters, validate=_tool_parameters)
     url = Text(validate=[length(maximum=2048), http_url])
-    async_ = Bool(data_key="async")
+    async_ = Bool(data_key="async", attribute="async")
     async_response = Text(validate=length(maximum=2000))
 
     @staticmethod

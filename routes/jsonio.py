@@ -1,6 +1,7 @@
 """Reading JSON request bodies strictly, and answering with JSON the handlers already hold."""
 
 import json
+import math
 
 from flask import Response, request
 
@@ -21,13 +22,26 @@ def read_json_body():
         )
     raw = request.get_data(cache=True)
     try:
-        body = json.loads(raw, parse_constant=_reject_constant)
+        body = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+    except NumberTooLarge:
+        raise _invalid("The request body has a number too large for a 64-bit float.") from None
     except (ValueError, RecursionError):
         raise _invalid("The request body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise _invalid("The request body must be a JSON object.")
     _check_values(body)
     return body
+
+
+class NumberTooLarge(ValueError):
+    """A JSON number beyond the range of a double, which Python would read as infinity."""
+
+
+def _finite_float(text):
+    value = float(text)
+    if math.isinf(value):
+        raise NumberTooLarge(text)
+    return value
 
 
 def _reject_constant(name):
