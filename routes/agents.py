@@ -8,6 +8,7 @@ import re
 
 from flask import Blueprint, request, url_for
 from marshmallow import ValidationError
+from werkzeug.http import unquote_etag
 
 import models
 from routes.jsonio import json_response, read_json_body
@@ -62,7 +63,7 @@ def create():
 def get_one(agent_id):
     """Get an agent."""
     agent = models.get_agent(_known_id(agent_id))
-    if request.if_none_match.contains_weak(agent.etag):
+    if request.if_none_match.contains_weak(_opaque(agent.etag)):
         return json_response(b"", 304, {"ETag": agent.etag})
     return _agent_response(agent)
 
@@ -98,7 +99,14 @@ def _known_id(agent_id):
 
 
 def _if_match():
-    return request.if_match.contains if request.if_match else None
+    if not request.if_match:
+        return None
+    return lambda etag: request.if_match.contains(_opaque(etag))
+
+
+def _opaque(etag):
+    """The stored ETag is the quoted header value; Werkzeug compares the text inside the quotes."""
+    return unquote_etag(etag)[0]
 
 
 def _idempotency_key():
