@@ -1,12 +1,13 @@
 """The application factory: `gunicorn 'app:create_app()'`."""
 
-import click
-from flask import Flask
+from flask import Flask, request
 
 import models
 from auth import require_api_key
+from commands import COMMANDS
 from config import load_settings, normalise_prefix, parse_api_keys, sqlite_path
 from errors import register_error_handlers
+from logs import configure_logging, finish_request, start_request
 from routes import agents, docs, health
 
 
@@ -22,7 +23,12 @@ def create_app(test_config=None):
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
-    models.init_database(sqlite_path(app.config["DATABASE_URL"]))
+    configure_logging(app.config["LOG_LEVEL"])
+    models.bind_database(sqlite_path(app.config["DATABASE_URL"]))
+    if app.config.get("PREPARE_DATABASE", True):
+        models.prepare_database()
+    app.before_request(start_request)
+    app.after_request(finish_request)
     app.before_request(_open_database)
     app.teardown_request(_close_database)
     app.before_request(require_api_key)
@@ -32,20 +38,19 @@ def create_app(test_config=None):
     app.register_blueprint(docs.bp)
     docs.register_reference(app)
     register_error_handlers(app)
-    app.cli.add_command(init_db_command)
+    for command in COMMANDS:
+        app.cli.add_command(command)
     return app
 
 
 def _open_database():
-    models.db.connect(reuse_if_open=True)
+    # The probes open no connection for the request: /healthz never touches the database, and
+    # /readyz opens its own to report on it rather than fail before it can answer.
+    if request.blueprint != health.bp.name:
+        models.db.connect(reuse_if_open=True)
 
 
 def _close_database(exception):
     if not models.db.is_closed():
         models.db.close()
 
-
-@click.command("init-db")
-def init_db_command():
-    """Create the database file and its tables (done at start-up too)."""
-    click.echo("The database is ready.")

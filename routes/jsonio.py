@@ -22,7 +22,7 @@ def read_json_body():
         )
     raw = request.get_data(cache=True)
     try:
-        body = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+        body = strict_json_loads(raw)
     except NumberTooLarge:
         raise _invalid("The request body has a number too large for a 64-bit float.") from None
     except (ValueError, RecursionError):
@@ -31,6 +31,11 @@ def read_json_body():
         raise _invalid("The request body must be a JSON object.")
     _check_values(body)
     return body
+
+
+def strict_json_loads(raw):
+    """JSON text as Python values, refusing NaN, Infinity and numbers beyond a double."""
+    return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
 
 
 class NumberTooLarge(ValueError):
