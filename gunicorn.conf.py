@@ -23,6 +23,10 @@ timeout = 30
 # On TERM, requests in flight get this long to finish before their worker is killed.
 graceful_timeout = 20
 keepalive = 5
+# The master builds the app, creating or migrating the database once, and workers are forked
+# from it. A worker started later to replace one must never create the database itself: were
+# the file's folder gone at that moment, it would serve a new empty database in its place.
+preload_app = True
 loglevel = _settings["LOG_LEVEL"]
 # The app writes one JSON access line per request itself (logs.py).
 accesslog = None

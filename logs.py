@@ -16,8 +16,8 @@ from pythonjsonlogger.json import JsonFormatter
 from config import ENV_PREFIX, ConfigError
 
 LOGGER = "agents"
-FIELDS = "%(levelname)s %(name)s %(message)s"
-RENAMED = {"levelname": "level", "name": "logger"}
+FIELDS = "%(levelname)s %(name)s %(process)d %(message)s"
+RENAMED = {"levelname": "level", "name": "logger", "process": "pid"}
 # A request id chosen by a proxy or client is kept when it is short plain text; anything else
 # could forge or break log lines, and is replaced by one of ours.
 SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._~:/+=-]{1,128}$")
@@ -39,7 +39,7 @@ class StderrHandler(logging.StreamHandler):
 
 
 def json_formatter():
-    """The one log format: a JSON object with time (UTC), level, logger, message and extras."""
+    """The one log format: a JSON object with time (UTC), level, logger, pid, message and extras."""
     return JsonFormatter(FIELDS, rename_fields=RENAMED, timestamp="time")
 
 

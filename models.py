@@ -8,6 +8,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import time
 import uuid
@@ -29,6 +30,8 @@ from peewee import (
 
 DEFAULT_NAMESPACE = "default"
 IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
+# Below this much free space on the database's disk the service reports itself not ready.
+MIN_FREE_BYTES = 1024 * 1024
 
 # WAL lets readers run beside the one writer. synchronous=FULL fsyncs the WAL at every commit,
 # so an agent acknowledged with 201 survives a power cut, not only a crash of the process.
@@ -200,9 +203,15 @@ def database_is_ready():
                 db.execute_sql(f"PRAGMA user_version = {version}")
             finally:
                 db.execute_sql("ROLLBACK")
-        return version == SCHEMA_VERSION
     except DatabaseError:
         return False
+    return version == SCHEMA_VERSION and _has_room()
+
+
+def _has_room():
+    # A rolled-back write never reaches the disk, so a full disk is asked about directly.
+    folder = os.path.dirname(os.path.abspath(db.database))
+    return shutil.disk_usage(folder).free >= MIN_FREE_BYTES
 
 
 @contextmanager

@@ -22,12 +22,12 @@ class LiveServer:
     group, so `kill()` can take down the master and every worker at once, as a crash would.
     """
 
-    def __init__(self, database_path, workers=2, console=False, **environment):
+    def __init__(self, database_path, workers=2, console=False, log_path=None, **environment):
         self.database_path = Path(database_path)
         self.workers = workers
         self.console = console
         self.environment = environment
-        self.log_path = self.database_path.with_suffix(".log")
+        self.log_path = Path(log_path or self.database_path.with_suffix(".log"))
         self.process = None
         self.url = None
 
@@ -78,6 +78,18 @@ class LiveServer:
             if line.startswith("{"):
                 records.append(json.loads(line))
         return records
+
+    def worker_pids(self):
+        """The pids of the master's worker processes."""
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.process.pid:
+                pids.append(int(stat.parent.name))
+        return pids
 
     def terminate(self, timeout=30):
         """SIGTERM, as a supervisor stops the service; returns the exit status."""
