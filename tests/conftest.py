@@ -3,6 +3,7 @@
 import pytest
 
 from app import create_app
+from schemas import AGENT, READ_ONLY_FIELDS
 
 VALID_AGENT = {
     "name": "Customer Support Agent",
@@ -65,3 +66,9 @@ def live_server(tmp_path_factory):
 
     with LiveServer(tmp_path_factory.mktemp("live") / "agents.db") as server:
         yield server
+
+
+def assert_valid_as_stored(agent):
+    """A stored agent, as served, passes the API's own validation unchanged."""
+    fields = {key: value for key, value in agent.items() if key not in READ_ONLY_FIELDS}
+    assert AGENT.load(fields) == fields, agent["id"]
