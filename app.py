@@ -43,10 +43,13 @@ def create_app(test_config=None):
     return app
 
 
+DATABASE_FREE_BLUEPRINTS = {health.bp.name, docs.bp.name, "reference"}
+
+
 def _open_database():
-    # The probes open no connection for the request: /healthz never touches the database, and
-    # /readyz opens its own to report on it rather than fail before it can answer.
-    if request.blueprint != health.bp.name:
+    # Liveness, readiness and the documentation never need the request's connection: /readyz
+    # opens its own, so that it can answer 503 when the database cannot be opened.
+    if request.blueprint not in DATABASE_FREE_BLUEPRINTS:
         models.db.connect(reuse_if_open=True)
 
 

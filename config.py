@@ -6,16 +6,12 @@ import os
 ENV_PREFIX = "AGENTS_"
 
 
-class ConfigError(ValueError):
-    """A setting has a value the service cannot start with."""
-
-
-def flag(raw):
-    """`1`, `true` or `yes` is on; `0`, `false`, `no` or nothing is off."""
+def boolean(raw):
+    """`1`/`true` and `0`/`false` (any case); anything else is a mistake worth refusing."""
     value = raw.strip().lower()
-    if value in ("1", "true", "yes"):
+    if value in ("1", "true"):
         return True
-    if value in ("", "0", "false", "no"):
+    if value in ("0", "false", ""):
         return False
     raise ValueError(raw)
 
@@ -27,12 +23,16 @@ SETTINGS = {
     "URL_PREFIX": ("", str),
     "MAX_BODY_BYTES": (1024 * 1024, int),
     "BIND": ("127.0.0.1:8000", str),
-    "ALLOW_UNAUTHENTICATED": (False, flag),
+    "ALLOW_UNAUTHENTICATED": (False, boolean),
     # 0 sizes the pool from the cores: two workers per core, at most 8.
     "WORKERS": (0, int),
     "THREADS": (2, int),
     "LOG_LEVEL": ("info", str),
 }
+
+
+class ConfigError(ValueError):
+    """A setting has a value the service cannot start with."""
 
 
 def load_settings(environ=None):

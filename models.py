@@ -137,10 +137,27 @@ SCHEMA_1 = (
     'CREATE INDEX IF NOT EXISTS "idempotency_record_created" ON "idempotency_record" ("created")',
 )
 
+
+
+def _migration_1_first_tables():
+    """Step 1: the agent and idempotency tables of release 1.0.0."""
+    for statement in SCHEMA_1:
+        db.execute_sql(statement)
+
+
+def _migration_2_unquoted_etags():
+    """Step 2: ETags are stored without the quotes the HTTP header puts around them."""
+    for table in ("agent", "idempotency_record"):
+        db.execute_sql(
+            f"UPDATE {table} SET etag = substr(etag, 2, length(etag) - 2) WHERE etag GLOB '\"*\"'"
+        )
+
+
 # MIGRATIONS[n - 1] takes a file from schema version n - 1 to n. Append only: a release that
-# changes the tables adds the statements that change them, and every earlier file still opens.
+# changes what is stored adds a step, and the files of every earlier release still open.
 MIGRATIONS = (
-    SCHEMA_1,
+    _migration_1_first_tables,
+    _migration_2_unquoted_etags,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -186,8 +203,7 @@ def migrate():
         )
     for number in range(version + 1, SCHEMA_VERSION + 1):
         with db.atomic("IMMEDIATE"):
-            for statement in MIGRATIONS[number - 1]:
-                db.execute_sql(statement)
+            MIGRATIONS[number - 1]()
             db.execute_sql(f"PRAGMA user_version = {number}")
 
 
@@ -248,7 +264,24 @@ def to_json(value):
 
 
 def etag_of(document):
-    return '"' + hashlib.blake2b(document.encode(), digest_size=16).hexdigest() + '"'
+    """The entity tag of a stored representation, unquoted as HTTP libraries compare them."""
+    return hashlib.blake2b(document.encode(), digest_size=16).hexdigest()
+
+
+def _row(namespace, agent_id, fields, created_at, updated_at):
+    """The agent table's columns for an agent with these fields."""
+    document, etag = _render(agent_id, fields, created_at, updated_at)
+    return {
+        "namespace": namespace,
+        "id": agent_id,
+        "created_at": created_at,
+        "updated_at": updated_at,
+        "is_active": fields["is_active"],
+        "search_text": _search_text(fields),
+        "webhook_secret": fields.get("webhook_secret"),
+        "document": document,
+        "etag": etag,
+    }
 
 
 def _render(agent_id, fields, created_at, updated_at):
@@ -344,22 +377,6 @@ def create_agent(fields, idempotency_key=None, fingerprint=None, namespace=DEFAU
     return agent, False
 
 
-def _row(namespace, agent_id, fields, created_at, updated_at):
-    """An agent's table row from its validated fields."""
-    document, etag = _render(agent_id, fields, created_at, updated_at)
-    return {
-        "namespace": namespace,
-        "id": agent_id,
-        "created_at": created_at,
-        "updated_at": updated_at,
-        "is_active": fields["is_active"],
-        "search_text": _search_text(fields),
-        "webhook_secret": fields.get("webhook_secret"),
-        "document": document,
-        "etag": etag,
-    }
-
-
 def _idempotent_replay(namespace, key, fingerprint):
     IdempotencyRecord.delete().where(
         IdempotencyRecord.created < time.time() - IDEMPOTENCY_TTL_SECONDS
@@ -386,17 +403,9 @@ def update_agent(agent_id, revise, etag_matches=None, namespace=DEFAULT_NAMESPAC
         fields = revise(current)
         if fields == current:
             return agent
-        now = utc_timestamp()
-        document, etag = _render(agent_id, fields, agent.created_at, now)
-        Agent.update(
-            updated_at=now,
-            is_active=fields["is_active"],
-            search_text=_search_text(fields),
-            webhook_secret=fields.get("webhook_secret"),
-            document=document,
-            etag=etag,
-        ).where((Agent.namespace == namespace) & (Agent.id == agent_id)).execute()
-    return Agent(id=agent_id, document=document, etag=etag)
+        row = _row(namespace, agent_id, fields, agent.created_at, utc_timestamp())
+        Agent.update(**row).where((Agent.namespace == namespace) & (Agent.id == agent_id)).execute()
+    return Agent(id=agent_id, document=row["document"], etag=row["etag"])
 
 
 def delete_agent(agent_id, etag_matches=None, namespace=DEFAULT_NAMESPACE):

@@ -8,7 +8,6 @@ import re
 
 from flask import Blueprint, request, url_for
 from marshmallow import ValidationError
-from werkzeug.http import unquote_etag
 
 import models
 from routes.jsonio import json_response, read_json_body
@@ -63,8 +62,8 @@ def create():
 def get_one(agent_id):
     """Get an agent."""
     agent = models.get_agent(_known_id(agent_id))
-    if request.if_none_match.contains_weak(_opaque(agent.etag)):
-        return json_response(b"", 304, {"ETag": agent.etag})
+    if request.if_none_match.contains_weak(agent.etag):
+        return json_response(b"", 304, {"ETag": _quoted(agent.etag)})
     return _agent_response(agent)
 
 
@@ -88,7 +87,11 @@ def delete(agent_id):
 
 
 def _agent_response(agent, status=200):
-    return json_response('{"agent":%s}' % agent.document, status, {"ETag": agent.etag})
+    return json_response('{"agent":%s}' % agent.document, status, {"ETag": _quoted(agent.etag)})
+
+
+def _quoted(etag):
+    return f'"{etag}"'
 
 
 def _known_id(agent_id):
@@ -99,14 +102,7 @@ def _known_id(agent_id):
 
 
 def _if_match():
-    if not request.if_match:
-        return None
-    return lambda etag: request.if_match.contains(_opaque(etag))
-
-
-def _opaque(etag):
-    """The stored ETag is the quoted header value; Werkzeug compares the text inside the quotes."""
-    return unquote_etag(etag)[0]
+    return request.if_match.contains if request.if_match else None
 
 
 def _idempotency_key():

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import models
 from app import create_app
 from cli import main
 from tests.conftest import VALID_AGENT
@@ -53,9 +54,9 @@ def test_init_db_creates_the_database_at_this_releases_schema_version(tmp_path):
     result = invoke(database, "init-db")
 
     assert result.exit_code == 0, result.output
-    assert "schema version 1" in result.stdout
+    assert f"schema version {models.SCHEMA_VERSION}" in result.stdout
     with sqlite3.connect(database) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone() == (1,)
+        assert connection.execute("PRAGMA user_version").fetchone() == (models.SCHEMA_VERSION,)
         assert connection.execute("SELECT count(*) FROM agent").fetchone() == (0,)
 
 
@@ -223,7 +224,8 @@ def test_check_reports_integrity_schema_version_and_counts(populated):
 
     assert result.exit_code == 0, result.output
     assert "integrity: ok" in result.stdout
-    assert "schema version: 1 (this release: 1)" in result.stdout
+    # check reads the file as it is: a release 1.0.0 file is migrated when it is next opened.
+    assert f"schema version: 1 (this release: {models.SCHEMA_VERSION})" in result.stdout
     assert "agents: 5" in result.stdout
     assert "active agents: 4" in result.stdout
 
@@ -256,7 +258,7 @@ def test_check_fails_on_a_file_from_a_later_release(populated):
     result = invoke(populated, "check")
 
     assert result.exit_code == 1
-    assert "schema version: 99 (this release: 1)" in result.stdout
+    assert f"schema version: 99 (this release: {models.SCHEMA_VERSION})" in result.stdout
     assert "later release" in result.stderr
 
 

@@ -47,13 +47,18 @@ def test_a_release_1_database_is_served_intact_by_this_release(release_1_copy):
 
     with sqlite3.connect(release_1_copy) as connection:
         assert connection.execute("PRAGMA user_version").fetchone() == (models.SCHEMA_VERSION,)
+        for table in ("agent", "idempotency_record"):
+            etags = [etag for (etag,) in connection.execute(f"SELECT etag FROM {table}")]
+            assert etags and not any('"' in etag for etag in etags)
     secrets = invoke(release_1_copy, "export", "--include-secrets")
     for agent_id, secret in RELEASE_1_AGENTS["webhook_secrets"].items():
         assert f'"webhook_secret": "{secret}"' in secrets.stdout and agent_id in secrets.stdout
 
 
 def test_a_later_migration_upgrades_a_release_1_file_once_and_in_order(release_1_copy, monkeypatch):
-    added = ('CREATE TABLE "note" ("id" INTEGER PRIMARY KEY, "text" TEXT NOT NULL)',)
+    def added():
+        models.db.execute_sql('CREATE TABLE "note" ("id" INTEGER PRIMARY KEY, "text" TEXT NOT NULL)')
+
     migrations = (*models.MIGRATIONS, added)
     monkeypatch.setattr(models, "MIGRATIONS", migrations)
     monkeypatch.setattr(models, "SCHEMA_VERSION", len(migrations))
@@ -64,7 +69,7 @@ def test_a_later_migration_upgrades_a_release_1_file_once_and_in_order(release_1
     client = app.test_client()
 
     with sqlite3.connect(release_1_copy) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone() == (2,)
+        assert connection.execute("PRAGMA user_version").fetchone() == (len(migrations),)
         assert connection.execute("SELECT count(*) FROM note").fetchone() == (0,)
     assert client.get("/agents").get_json()["agents"] == [
         entry["agent"] for entry in RELEASE_1_AGENTS["agents"]
@@ -88,7 +93,8 @@ def test_a_database_from_a_later_release_is_refused_with_a_clear_message(release
     with sqlite3.connect(release_1_copy) as connection:
         connection.execute("PRAGMA user_version = 7")
 
-    with pytest.raises(models.SchemaTooNew, match="schema version 7; this release knows up to 1"):
+    known = f"schema version 7; this release knows up to {models.SCHEMA_VERSION}"
+    with pytest.raises(models.SchemaTooNew, match=known):
         create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{release_1_copy}"})
     result = invoke(release_1_copy, "init-db")
     assert result.exit_code == 1
