@@ -63,7 +63,7 @@ def init_db_command():
 
 
 @click.command("export")
-@click.argument("output", type=click.File("w", encoding="utf-8", atomic=True), default="-")
+@click.argument("output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default="-")
 @click.option("--include-secrets", is_flag=True, help="Write each agent's webhook secret into the file too.")
 @with_appcontext
 def export_command(output, include_secrets):
@@ -79,7 +79,11 @@ def export_command(output, include_secrets):
         "schema_version": models.SCHEMA_VERSION,
         "agents": agents,
     }
-    output.write(json.dumps(document, ensure_ascii=False, indent=1) + "\n")
+    text = json.dumps(document, ensure_ascii=False, indent=1) + "\n"
+    if str(output) == "-":
+        click.echo(text, nl=False)
+    else:
+        _write_whole_file(output, text, private=include_secrets)
     click.echo(f"Exported {len(agents)} agent(s).", err=True)
 
 
@@ -155,6 +159,24 @@ def _existing_database():
     if not os.path.isfile(path):
         raise click.ClickException(f"No database at {path}; check AGENTS_DATABASE_URL.")
     return path
+
+
+def _write_whole_file(path, text, private):
+    """Write `text` beside `path` and rename it into place: a failed export leaves no half file.
+
+    A file holding secrets is readable by its owner only.
+    """
+    partial = path.with_name(path.name + ".partial")
+    try:
+        partial.unlink(missing_ok=True)
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+        with open(descriptor, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, path)
+    except OSError as error:
+        raise click.ClickException(f"Cannot write {path}: {error.strerror}.") from None
 
 
 def _prepare_database():

@@ -87,6 +87,25 @@ def test_an_export_carries_no_secret_unless_asked_for(populated):
     assert all("webhook_secret" not in agent for agent in agents)
 
 
+def test_an_export_file_with_secrets_is_readable_by_its_owner_only(populated, tmp_path):
+    exported = tmp_path / "agents.json"
+    exported.write_text("an older export, readable by all")
+    exported.chmod(0o644)
+
+    assert invoke(populated, "export", exported, "--include-secrets").exit_code == 0
+
+    assert exported.stat().st_mode & 0o077 == 0
+    assert json.loads(exported.read_text())["format"] == "agents-api-export"
+    assert list(tmp_path.glob("*.partial")) == []
+
+
+def test_an_export_into_a_missing_folder_fails_and_writes_nothing(populated, tmp_path):
+    result = invoke(populated, "export", tmp_path / "nowhere" / "agents.json")
+
+    assert result.exit_code == 1
+    assert "Cannot write" in result.stderr and "No such file or directory" in result.stderr
+
+
 def test_importing_an_export_without_secrets_needs_to_be_asked_for(populated, tmp_path):
     exported = tmp_path / "agents.json"
     target = tmp_path / "target.db"
