@@ -6,12 +6,14 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
+import models
 from tests.conftest import VALID_AGENT
 from tests.live_server import ROOT, LiveServer
 
@@ -90,3 +92,37 @@ def test_sigterm_lets_a_request_in_flight_finish_before_the_server_exits(tmp_pat
         assert database.execute("SELECT count(*) FROM agent").fetchone() == (1,)
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{server.url}/healthz", timeout=2)
+
+
+def test_a_backup_taken_while_agents_are_being_written_is_whole_and_consistent(tmp_path):
+    backup = tmp_path / "backup.db"
+    acknowledged = []
+    stop = threading.Event()
+
+    def write():
+        session = requests.Session()
+        while not stop.is_set():
+            response = session.post(f"{server.url}/agents", json=VALID_AGENT, timeout=30)
+            assert response.status_code == 201
+            acknowledged.append(response.json()["agent"]["id"])
+
+    with LiveServer(tmp_path / "agents.db") as server:
+        writer = threading.Thread(target=write)
+        writer.start()
+        try:
+            while len(acknowledged) < 20 and writer.is_alive():
+                stop.wait(0.01)
+            before_backup = list(acknowledged)
+            result = run([AGENTS_API, "backup", backup], tmp_path)
+            during_backup = len(acknowledged) - len(before_backup)
+        finally:
+            stop.set()
+            writer.join(timeout=60)
+
+    assert result.returncode == 0, result.stderr
+    assert "integrity ok" in result.stdout
+    assert models.check_database(str(backup))["integrity"] == ["ok"]
+    with sqlite3.connect(backup) as copy:
+        saved = {agent_id for (agent_id,) in copy.execute("SELECT id FROM agent")}
+    assert set(before_backup) <= saved <= set(acknowledged)
+    print(f"{len(saved)} agents in the backup; {during_backup} written while it ran")
