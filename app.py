@@ -56,4 +56,3 @@ def _open_database():
 def _close_database(exception):
     if not models.db.is_closed():
         models.db.close()
-

@@ -6,6 +6,7 @@ went wrong on stderr and exits non-zero when it cannot do what was asked.
 
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -23,12 +24,21 @@ GUNICORN_CONFIG = Path(__file__).with_name("gunicorn.conf.py")
 
 
 @click.command("serve")
-@click.option("--bind", metavar="HOST:PORT", help="Address to listen on  [default: AGENTS_BIND, 127.0.0.1:8000]")
-@click.option("--workers", type=click.IntRange(min=1), help="Worker processes  [default: two per core, at most 8]")
-@click.option("--threads", type=click.IntRange(min=1), help="Threads per worker  [default: AGENTS_THREADS, 2]")
+@click.option(
+    "--bind", metavar="HOST:PORT",
+    help="Address to listen on  [default: AGENTS_BIND, 127.0.0.1:8000]",
+)
+@click.option(
+    "--workers", type=click.IntRange(min=1),
+    help="Worker processes  [default: two per core, at most 8]",
+)
+@click.option(
+    "--threads", type=click.IntRange(min=1), help="Threads per worker  [default: AGENTS_THREADS, 2]"
+)
 @click.option(
     "--allow-unauthenticated", is_flag=True,
-    help="Listen beyond loopback without AGENTS_API_KEYS: anyone who reaches the port can change every agent.",
+    help="Listen beyond loopback without AGENTS_API_KEYS: anyone who reaches the port can change "
+    "every agent.",
 )
 def serve_command(bind, workers, threads, allow_unauthenticated):
     """Serve the API with gunicorn and gunicorn.conf.py; SIGTERM stops it gracefully."""
@@ -40,7 +50,7 @@ def serve_command(bind, workers, threads, allow_unauthenticated):
         raise click.UsageError(refusal)
     if not GUNICORN_CONFIG.is_file():
         raise click.ClickException(
-            f"{GUNICORN_CONFIG} is missing: serve runs from a checkout installed by script/bootstrap."
+            f"{GUNICORN_CONFIG} is missing: serve runs from a checkout set up by script/bootstrap."
         )
     environment = {**os.environ, "AGENTS_BIND": bind}
     if allowed:
@@ -49,7 +59,9 @@ def serve_command(bind, workers, threads, allow_unauthenticated):
         environment["AGENTS_WORKERS"] = str(workers)
     if threads:
         environment["AGENTS_THREADS"] = str(threads)
-    command = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG), "app:create_app()"]
+    command = [
+        sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG), "app:create_app()",
+    ]
     # gunicorn takes this process's place, so a supervisor's signals reach its master directly.
     os.execve(sys.executable, command, environment)
 
@@ -59,12 +71,18 @@ def serve_command(bind, workers, threads, allow_unauthenticated):
 def init_db_command():
     """Create the database file and its tables, or migrate it to this release's schema."""
     _prepare_database()
-    click.echo(f"The database at {models.db.database} is ready (schema version {models.SCHEMA_VERSION}).")
+    click.echo(
+        f"The database at {models.db.database} is ready (schema version {models.SCHEMA_VERSION})."
+    )
 
 
 @click.command("export")
-@click.argument("output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default="-")
-@click.option("--include-secrets", is_flag=True, help="Write each agent's webhook secret into the file too.")
+@click.argument(
+    "output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default="-"
+)
+@click.option(
+    "--include-secrets", is_flag=True, help="Write each agent's webhook secret into the file too."
+)
 @with_appcontext
 def export_command(output, include_secrets):
     """Write every agent, with its id and timestamps, as JSON to OUTPUT (default: stdout)."""
@@ -89,7 +107,9 @@ def export_command(output, include_secrets):
 
 @click.command("import")
 @click.argument("source", type=click.File("rb"))
-@click.option("--replace", is_flag=True, help="Delete every stored agent first, in the same transaction.")
+@click.option(
+    "--replace", is_flag=True, help="Delete every stored agent first, in the same transaction."
+)
 @click.option(
     "--allow-missing-secrets", is_flag=True,
     help="Store agents whose webhook secret the file does not carry without one.",
@@ -101,19 +121,22 @@ def import_command(source, replace, allow_missing_secrets):
     try:
         agents = load_export(document, allow_missing_secrets)
     except ValidationError as error:
-        sentences = [s for group in error_sentences(error.messages, EXPORT_FILE).values() for s in group]
+        problems = error_sentences(error.messages, EXPORT_FILE).values()
+        sentences = [sentence for group in problems for sentence in group]
         shown = "\n  ".join(sentences[:20])
         more = f"\n  ...and {len(sentences) - 20} more." if len(sentences) > 20 else ""
-        raise click.ClickException(f"{source.name} is not a valid export; nothing was imported:\n  {shown}{more}")
+        raise click.ClickException(
+            f"{source.name} is not a valid export; nothing was imported:\n  {shown}{more}"
+        ) from None
     _prepare_database()
     try:
         with models.db.connection_context():
             count = models.import_agents(agents, replace=replace)
     except models.AgentsExist as error:
         raise click.ClickException(
-            f"{len(error.ids)} agent(s) in {source.name} are already stored (first: {error.ids[0]}); "
-            "nothing was imported. Pass --replace to replace every stored agent."
-        )
+            f"{len(error.ids)} agent(s) in {source.name} are already stored "
+            f"(first: {error.ids[0]}); nothing was imported. Pass --replace to replace every stored agent."
+        ) from None
     click.echo(f"Imported {count} agent(s).")
 
 
@@ -125,12 +148,19 @@ def backup_command(target, force):
     """Copy the database to TARGET with SQLite's online backup; safe while serving."""
     source = Path(_existing_database())
     if target.exists() and (target.resolve() == source.resolve() or not force):
-        raise click.ClickException(f"{target} exists; pass --force to replace it (never the database itself).")
+        raise click.ClickException(
+            f"{target} exists; pass --force to replace it (never the database itself)."
+        )
     if not target.parent.is_dir():
         raise click.ClickException(f"The folder {target.parent} does not exist.")
-    integrity = models.backup_database(target)
+    try:
+        integrity = models.backup_database(target)
+    except (OSError, sqlite3.Error) as error:
+        raise click.ClickException(f"The backup to {target} failed: {error}") from None
     if integrity != ["ok"]:
-        raise click.ClickException(f"The copy at {target} failed its integrity check: {integrity[0]}")
+        raise click.ClickException(
+            f"The copy failed its integrity check ({integrity[0]}); {target} was not written."
+        )
     click.echo(f"Backed up {source} to {target} (integrity ok).")
 
 
@@ -151,7 +181,9 @@ def check_command():
     if report["integrity"] != ["ok"]:
         raise click.ClickException("The integrity check failed; restore the latest backup.")
     if version is not None and version > models.SCHEMA_VERSION:
-        raise click.ClickException("The file was written by a later release; run that release or a later one.")
+        raise click.ClickException(
+            "The file was written by a later release; run that release or a later one."
+        )
 
 
 def _existing_database():
@@ -169,7 +201,8 @@ def _write_whole_file(path, text, private):
     partial = path.with_name(path.name + ".partial")
     try:
         partial.unlink(missing_ok=True)
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+        mode = 0o600 if private else 0o644
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
         with open(descriptor, "w", encoding="utf-8") as out:
             out.write(text)
             out.flush()

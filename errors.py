@@ -25,7 +25,9 @@ CODES_BY_STATUS = {
     500: "internal_error",
 }
 UNEXPECTED = "The server hit an unexpected error."
-UNAVAILABLE = "The database cannot be opened or written right now; nothing was changed. Try again later."
+UNAVAILABLE = (
+    "The database cannot be opened or written right now; nothing was changed. Try again later."
+)
 
 
 class ApiError(HTTPException):

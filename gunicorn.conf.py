@@ -1,4 +1,4 @@
-"""gunicorn settings, read from this folder by `gunicorn 'app:create_app()'` and by `agents-api serve`.
+"""gunicorn settings, read by `agents-api serve` and by `gunicorn 'app:create_app()'` run here.
 
 Signals to the master: TERM stops gracefully (no new connections; requests in flight finish
 within graceful_timeout), INT and QUIT stop at once, HUP reloads the workers one by one.
@@ -23,10 +23,6 @@ timeout = 30
 # On TERM, requests in flight get this long to finish before their worker is killed.
 graceful_timeout = 20
 keepalive = 5
-# The master builds the app, creating or migrating the database once, and workers are forked
-# from it. A worker started later to replace one must never create the database itself: were
-# the file's folder gone at that moment, it would serve a new empty database in its place.
-preload_app = True
 loglevel = _settings["LOG_LEVEL"]
 # The app writes one JSON access line per request itself (logs.py).
 accesslog = None
@@ -50,10 +46,15 @@ logger_class = JsonLogger
 
 
 def on_starting(server):
-    """Without API keys, refuse any address but loopback unless open access is asked for."""
+    """Check the address, then build the app once, here in the master, before any worker."""
     settings = load_settings()
     refusal = exposure_refusal(
         server.cfg.bind, parse_api_keys(settings["API_KEYS"]), settings["ALLOW_UNAUTHENTICATED"]
     )
     if refusal:
         raise SystemExit(refusal)
+    # Building the app creates or migrates the database. Workers are forked with the app already
+    # built, so one started later to replace another never creates a database of its own: were
+    # the file's folder gone at that moment, it would serve a new empty one in its place.
+    # (preload_app would build it too, but before this check of the address.)
+    server.app.wsgi()

@@ -138,7 +138,6 @@ SCHEMA_1 = (
 )
 
 
-
 def _migration_1_first_tables():
     """Step 1: the agent and idempotency tables of release 1.0.0."""
     for statement in SCHEMA_1:
@@ -473,21 +472,30 @@ def backup_database(target):
     is written beside the target and renamed into place only once complete and checked.
     """
     partial = f"{target}.partial"
-    if os.path.exists(partial):
-        os.remove(partial)
-    copy = sqlite3.connect(partial)
     try:
-        with db.connection_context():
-            db.connection().backup(copy)
-        # A single self-contained file: no -wal or -shm to carry along with it.
-        copy.execute("PRAGMA journal_mode = DELETE")
-        integrity = [row[0] for row in copy.execute("PRAGMA integrity_check")]
+        _remove(partial)
+        copy = sqlite3.connect(partial)
+        try:
+            with db.connection_context():
+                db.connection().backup(copy)
+            # A single self-contained file: no -wal or -shm to carry along with it.
+            copy.execute("PRAGMA journal_mode = DELETE")
+            integrity = [row[0] for row in copy.execute("PRAGMA integrity_check")]
+        finally:
+            copy.close()
+        with open(partial, "rb") as written:
+            os.fsync(written.fileno())
+        if integrity == ["ok"]:
+            os.replace(partial, target)
     finally:
-        copy.close()
-    with open(partial, "rb") as written:
-        os.fsync(written.fileno())
-    os.replace(partial, target)
+        _remove(partial)
     return integrity
+
+
+def _remove(path):
+    for name in (path, f"{path}-journal"):
+        if os.path.exists(name):
+            os.remove(name)
 
 
 def check_database(path):
@@ -509,7 +517,9 @@ def check_database(path):
             ):
                 report[name] = connection.execute(sql).fetchone()[0]
     except sqlite3.DatabaseError as error:
-        report = {"integrity": [f"unreadable: {error}"], "schema_version": None, "journal_mode": None}
+        report = {
+            "integrity": [f"unreadable: {error}"], "schema_version": None, "journal_mode": None,
+        }
     finally:
         connection.close()
     return report

@@ -42,6 +42,7 @@ def test_without_an_api_key_only_loopback_addresses_are_allowed(command, environ
     assert "Refusing to listen on" in result.stderr
     assert "ALLOW_UNAUTHENTICATED" in result.stderr
     assert "Listening at" not in result.stderr
+    assert not (tmp_path / "agents.db").exists()
 
 
 def test_serve_logs_json_lines_and_answers_with_the_request_id(tmp_path):
