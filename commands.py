@@ -16,7 +16,7 @@ from flask.cli import with_appcontext
 from marshmallow import ValidationError
 
 import models
-from config import exposure_refusal, load_settings, parse_api_keys, sqlite_path
+from config import ConfigError, exposure_refusal, load_settings, parse_api_keys, sqlite_path
 from routes.jsonio import strict_json_loads
 from schemas import EXPORT_FILE, EXPORT_FORMAT, error_sentences, load_export
 
@@ -42,7 +42,10 @@ GUNICORN_CONFIG = Path(__file__).with_name("gunicorn.conf.py")
 )
 def serve_command(bind, workers, threads, allow_unauthenticated):
     """Serve the API with gunicorn and gunicorn.conf.py; SIGTERM stops it gracefully."""
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
     bind = bind or settings["BIND"]
     allowed = allow_unauthenticated or settings["ALLOW_UNAUTHENTICATED"]
     refusal = exposure_refusal([bind], parse_api_keys(settings["API_KEYS"]), allowed)

@@ -19,11 +19,11 @@ RELEASE_1_FILE = Path(__file__).parent / "data" / "agents-schema-v1.db"
 RELEASE_1_AGENTS = json.loads(RELEASE_1_FILE.with_suffix(".json").read_text())
 
 
-def invoke(database, *args, input=None):
+def invoke(database, *args, input=None, **environment):
     """Run `agents-api ARGS` on the database file `database`."""
     return CliRunner().invoke(
         main, list(map(str, args)), input=input, prog_name="agents-api",
-        env={"AGENTS_DATABASE_URL": f"sqlite:///{database}"},
+        env={"AGENTS_DATABASE_URL": f"sqlite:///{database}", **environment},
     )
 
 
@@ -225,6 +225,23 @@ def test_bad_arguments_exit_with_status_2_and_say_why(args, message, tmp_path):
 
     assert result.exit_code == 2
     assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command, setting, message",
+    [
+        (["check"], {"AGENTS_LOG_LEVEL": "loud"}, "AGENTS_LOG_LEVEL must be a level such as info"),
+        (["check"], {"AGENTS_DATABASE_URL": "postgres://db"}, "AGENTS_DATABASE_URL must look like"),
+        (["serve"], {"AGENTS_WORKERS": "many"}, "AGENTS_WORKERS must be a int, not 'many'"),
+        (["serve"], {"AGENTS_ALLOW_UNAUTHENTICATED": "maybe"}, "AGENTS_ALLOW_UNAUTHENTICATED must be"),
+    ],
+)
+def test_a_bad_setting_is_named_on_stderr_with_status_1(command, setting, message, tmp_path):
+    result = invoke(tmp_path / "agents.db", *command, **setting)
+
+    assert result.exit_code == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.output
 
 
 @pytest.mark.parametrize("command", [["check"], ["export"], ["backup", "copy.db"]])

@@ -14,6 +14,7 @@ import pytest
 import requests
 
 import models
+from config import exposure_refusal
 from tests.conftest import VALID_AGENT
 from tests.live_server import ROOT, LiveServer
 
@@ -43,6 +44,26 @@ def test_without_an_api_key_only_loopback_addresses_are_allowed(command, environ
     assert "ALLOW_UNAUTHENTICATED" in result.stderr
     assert "Listening at" not in result.stderr
     assert not (tmp_path / "agents.db").exists()
+
+
+@pytest.mark.parametrize(
+    "address, keys, allowed, refused",
+    [
+        ("127.0.0.1:8000", (), False, False),
+        ("127.8.9.10:8000", (), False, False),
+        ("localhost:8000", (), False, False),
+        ("[::1]:8000", (), False, False),
+        ("unix:/run/agents.sock", (), False, False),
+        ("0.0.0.0:8000", (), False, True),
+        ("[::]:8000", (), False, True),
+        ("192.168.1.20:8000", (), False, True),
+        ("agents.example.com:8000", (), False, True),
+        ("0.0.0.0:8000", ("a-key",), False, False),
+        ("0.0.0.0:8000", (), True, False),
+    ],
+)
+def test_which_addresses_are_refused_without_an_api_key(address, keys, allowed, refused):
+    assert (exposure_refusal([address], keys, allowed) is not None) == refused
 
 
 def test_serve_logs_json_lines_and_answers_with_the_request_id(tmp_path):
