@@ -1,7 +1,7 @@
 """gunicorn settings, read by `agents-api serve` and by `gunicorn 'app:create_app()'` run here.
 
 Signals to the master: TERM stops gracefully (no new connections; requests in flight finish
-within graceful_timeout), INT and QUIT stop at once, HUP reloads the workers one by one.
+within graceful_timeout), INT and QUIT stop at once, HUP replaces the workers.
 """
 
 import multiprocessing
