@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from schemas import AgentSchema
 from tests.conftest import VALID_AGENT, assert_valid_as_stored
 
-POST_EXAMPLES = 150
-PATCH_EXAMPLES = 150
+POST_EXAMPLES = 100
+PATCH_EXAMPLES = 100
 SPOT = "\u2063spot\u2063"
 
 KEYS = sorted({*AgentSchema().fields, "type", "function", "tools", "role", "content", "provider", "unknown"})
