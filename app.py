@@ -1,13 +1,14 @@
 """The application factory: `gunicorn 'app:create_app()'`."""
 
-import click
 from flask import Flask, request
 
 import models
 import testing_hooks
 from auth import require_api_key
+from commands import COMMANDS
 from config import ConfigError, load_settings, normalise_prefix, parse_api_keys, sqlite_path
 from errors import register_error_handlers
+from logs import configure_logging, finish_request, start_request
 from routes import agents, docs, health, testing
 
 
@@ -27,7 +28,12 @@ def create_app(test_config=None):
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
-    models.init_database(sqlite_path(app.config["DATABASE_URL"]), app.config["TEST_MODE"])
+    configure_logging(app.config["LOG_LEVEL"])
+    models.bind_database(sqlite_path(app.config["DATABASE_URL"]), app.config["TEST_MODE"])
+    if app.config.get("PREPARE_DATABASE", True):
+        models.prepare_database()
+    app.before_request(start_request)
+    app.after_request(finish_request)
     app.before_request(_open_database)
     app.teardown_request(_close_database)
     app.before_request(require_api_key)
@@ -40,7 +46,8 @@ def create_app(test_config=None):
     app.register_blueprint(docs.bp)
     docs.register_reference(app)
     register_error_handlers(app)
-    app.cli.add_command(init_db_command)
+    for command in COMMANDS:
+        app.cli.add_command(command)
     return app
 
 
@@ -48,7 +55,8 @@ DATABASE_FREE_BLUEPRINTS = {health.bp.name, docs.bp.name, docs.REFERENCE}
 
 
 def _open_database():
-    # Liveness, readiness and the documentation never need the request's connection.
+    # Liveness, readiness and the documentation never need the request's connection: /readyz
+    # opens its own, so that it can answer 503 when the database cannot be opened.
     if request.blueprint not in DATABASE_FREE_BLUEPRINTS:
         models.db.connect(reuse_if_open=True)
 
@@ -56,9 +64,3 @@ def _open_database():
 def _close_database(exception):
     if not models.db.is_closed():
         models.db.close()
-
-
-@click.command("init-db")
-def init_db_command():
-    """Create the database file and its tables (done at start-up too)."""
-    click.echo("The database is ready.")

@@ -1,5 +1,6 @@
 """Every setting of the service, its default, and how it is read from `AGENTS_*` variables."""
 
+import ipaddress
 import os
 
 ENV_PREFIX = "AGENTS_"
@@ -25,6 +26,12 @@ SETTINGS = {
     "TEST_MODE": (False, boolean),
     # A fixtures file ({"agents": [...]}) loaded into the default namespace; test mode only.
     "FIXTURES": ("", str),
+    "BIND": ("127.0.0.1:8000", str),
+    "ALLOW_UNAUTHENTICATED": (False, boolean),
+    # 0 sizes the pool from the cores: two workers per core, at most 8.
+    "WORKERS": (0, int),
+    "THREADS": (2, int),
+    "LOG_LEVEL": ("info", str),
 }
 
 
@@ -65,3 +72,36 @@ def sqlite_path(database_url):
     if not database_url.startswith(scheme) or len(database_url) == len(scheme):
         raise ConfigError(f"{ENV_PREFIX}DATABASE_URL must look like sqlite:///path/to/file.db.")
     return database_url[len(scheme):]
+
+
+def exposure_refusal(addresses, api_keys, allow_unauthenticated):
+    """Why listening on `addresses` is refused, or None.
+
+    Without API keys anyone who can reach the port can read and change every agent, so only
+    loopback addresses are allowed unless open access is asked for by name.
+    """
+    if api_keys or allow_unauthenticated:
+        return None
+    exposed = [address for address in addresses if not _is_loopback(address)]
+    if not exposed:
+        return None
+    return (
+        f"Refusing to listen on {', '.join(exposed)} without {ENV_PREFIX}API_KEYS; "
+        f"set {ENV_PREFIX}ALLOW_UNAUTHENTICATED=1 (or pass --allow-unauthenticated) "
+        "if open access is intended."
+    )
+
+
+def _is_loopback(address):
+    if address.startswith("unix:"):
+        return True
+    if address.startswith("["):
+        host = address[1:address.find("]")]
+    else:
+        host = address.rsplit(":", 1)[0] if ":" in address else address
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

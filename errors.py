@@ -7,10 +7,17 @@ from flask import Response, request
 from marshmallow import ValidationError, fields
 from werkzeug.exceptions import HTTPException
 
-from models import AgentChanged, AgentNotFound, IdempotencyKeyReused, SnapshotNotFound
+from logs import LOGGER, request_id
+from models import (
+    AgentChanged,
+    AgentNotFound,
+    DatabaseUnavailable,
+    IdempotencyKeyReused,
+    SnapshotNotFound,
+)
 from schemas import AGENT
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"{LOGGER}.errors")
 
 CODES_BY_STATUS = {
     400: "invalid_json",
@@ -24,6 +31,9 @@ CODES_BY_STATUS = {
     500: "internal_error",
 }
 UNEXPECTED = "The server hit an unexpected error."
+UNAVAILABLE = (
+    "The database cannot be opened or written right now; nothing was changed. Try again later."
+)
 
 
 class ApiError(HTTPException):
@@ -95,8 +105,21 @@ def _describe(error):
 
 
 def _unexpected_error(error):
-    log.exception("Unhandled error while serving %s %s", request.method, request.path)
+    log.exception(
+        "Unhandled error while serving %s %s", request.method, request.path,
+        extra={"request_id": request_id()},
+    )
     return error_response(500, "internal_error", UNEXPECTED)
+
+
+def _database_unavailable(error):
+    # SQLite's own words ("database or disk is full", "attempt to write a readonly database")
+    # tell the operator what to fix; the client only learns that it may retry.
+    log.warning(
+        "Database unavailable while serving %s %s: %s", request.method, request.path, error,
+        extra={"request_id": request_id()},
+    )
+    return error_response(503, "database_unavailable", UNAVAILABLE, {"Retry-After": "1"})
 
 
 def register_error_handlers(app):
@@ -128,6 +151,7 @@ def register_error_handlers(app):
         SnapshotNotFound,
         lambda error: error_response(404, "not_found", f"No snapshot is named {error.args[0]}."),
     )
+    app.register_error_handler(DatabaseUnavailable, _database_unavailable)
     app.register_error_handler(Exception, _unexpected_error)
 
 

@@ -1,42 +1,60 @@
-"""gunicorn settings, read from this folder by `gunicorn 'app:create_app()'`."""
+"""gunicorn settings, read by `agents-api serve` and by `gunicorn 'app:create_app()'` run here.
 
-import ipaddress
+Signals to the master: TERM stops gracefully (no new connections; requests in flight finish
+within graceful_timeout), INT and QUIT stop at once, HUP replaces the workers.
+"""
+
 import multiprocessing
-import os
 
-from config import parse_api_keys
+from gunicorn.glogging import Logger
 
-bind = [os.environ.get("AGENTS_BIND", "127.0.0.1:8000")]
-workers = int(os.environ.get("AGENTS_WORKERS", min(multiprocessing.cpu_count() * 2, 8)))
+from config import exposure_refusal, load_settings, parse_api_keys
+from logs import json_formatter
+
+_settings = load_settings()
+
+bind = [_settings["BIND"]]
+# Two workers per core keep the cores busy while others wait on SQLite's fsync; each worker's
+# few threads do the same within it. More only queue on SQLite's single writer.
+workers = _settings["WORKERS"] or min(multiprocessing.cpu_count() * 2, 8)
+threads = _settings["THREADS"]
+# A worker that has not checked in for this long is stuck: it is killed and replaced.
 timeout = 30
+# On TERM, requests in flight get this long to finish before their worker is killed.
 graceful_timeout = 20
+keepalive = 5
+loglevel = _settings["LOG_LEVEL"]
+# The app writes one JSON access line per request itself (logs.py).
 accesslog = None
+# Runtime control is by signals to the master; no socket in the home directory.
+control_socket_disable = True
 # gunicorn answers an over-long request line with an HTML 414 of its own; let the app answer
 # instead, in the contract's error shape (query parameters have their own length limits).
 limit_request_line = 0
 
 
+class JsonLogger(Logger):
+    """gunicorn's own lines (start, stop, worker deaths) in the service's JSON format."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(json_formatter())
+
+
+logger_class = JsonLogger
+
+
 def on_starting(server):
-    """Without API keys, refuse any address but loopback unless that is asked for by name."""
-    if parse_api_keys(os.environ.get("AGENTS_API_KEYS", "")):
-        return
-    if os.environ.get("AGENTS_ALLOW_UNAUTHENTICATED") == "1":
-        return
-    exposed = [address for address in server.cfg.bind if not _is_loopback(address)]
-    if exposed:
-        raise SystemExit(
-            f"Refusing to listen on {', '.join(exposed)} without AGENTS_API_KEYS; "
-            "set AGENTS_ALLOW_UNAUTHENTICATED=1 if open access is intended."
-        )
-
-
-def _is_loopback(address):
-    if address.startswith("unix:"):
-        return True
-    host = address.rsplit(":", 1)[0].strip("[]") if ":" in address else address
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    """Check the address, then build the app once, here in the master, before any worker."""
+    settings = load_settings()
+    refusal = exposure_refusal(
+        server.cfg.bind, parse_api_keys(settings["API_KEYS"]), settings["ALLOW_UNAUTHENTICATED"]
+    )
+    if refusal:
+        raise SystemExit(refusal)
+    # Building the app creates or migrates the database. Workers are forked with the app already
+    # built, so one started later to replace another never creates a database of its own: were
+    # the file's folder gone at that moment, it would serve a new empty one in its place.
+    # (preload_app would build it too, but before this check of the address.)
+    server.app.wsgi()

@@ -12,26 +12,32 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import sqlite3
 import time
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from pathlib import Path
 
 from peewee import (
     BooleanField,
     CompositeKey,
+    DatabaseError,
     FloatField,
     IntegerField,
     Model,
+    OperationalError,
     SqliteDatabase,
     TextField,
     Tuple,
     chunked,
 )
 
-SCHEMA_VERSION = 2
 DEFAULT_NAMESPACE = "default"
 IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
+# Below this much free space on the database's disk the service reports itself not ready.
+MIN_FREE_BYTES = 1024 * 1024
 
 # WAL lets readers run beside the one writer. synchronous=FULL fsyncs the WAL at every commit,
 # so an agent acknowledged with 201 survives a power cut, not only a crash of the process.
@@ -72,6 +78,24 @@ class AgentIdsTaken(Exception):
 
 class SnapshotNotFound(LookupError):
     """No snapshot has that name in the namespace."""
+
+
+class AgentsExist(Exception):
+    """An import would overwrite agents that are already stored; `ids` names them."""
+
+    def __init__(self, ids):
+        super().__init__(f"{len(ids)} agent(s) already stored")
+        self.ids = ids
+
+
+class SchemaTooNew(RuntimeError):
+    """The database file was written by a later release than this one."""
+
+
+# SQLite's operational failures (the file cannot be opened, is read-only, the disk is full, an
+# I/O error, a lock held past the busy timeout) are states of the file, not faults of the request
+# that met them: the same request may succeed once the operator has mended the file.
+DatabaseUnavailable = OperationalError
 
 
 class BaseModel(Model):
@@ -116,6 +140,23 @@ class IdempotencyRecord(BaseModel):
 
 TABLES = (Agent, IdempotencyRecord)
 
+# Schema version 1, as release 1.0.0 created it. Kept as text, not derived from the models, so
+# that changing a model can never change what an old file is upgraded from.
+SCHEMA_1 = (
+    'CREATE TABLE IF NOT EXISTS "agent" ("namespace" TEXT NOT NULL, "id" TEXT NOT NULL, '
+    '"created_at" TEXT NOT NULL, "updated_at" TEXT NOT NULL, "is_active" INTEGER NOT NULL, '
+    '"search_text" TEXT NOT NULL, "webhook_secret" TEXT, "document" TEXT NOT NULL, '
+    '"etag" TEXT NOT NULL, PRIMARY KEY ("namespace", "id"))',
+    'CREATE TABLE IF NOT EXISTS "idempotency_record" ("namespace" TEXT NOT NULL, '
+    '"key" TEXT NOT NULL, "fingerprint" TEXT NOT NULL, "agent_id" TEXT NOT NULL, '
+    '"document" TEXT NOT NULL, "etag" TEXT NOT NULL, "status" INTEGER NOT NULL, '
+    '"created" REAL NOT NULL, PRIMARY KEY ("namespace", "key"))',
+    'CREATE INDEX IF NOT EXISTS "agent_namespace_created_at_id" '
+    'ON "agent" ("namespace", "created_at", "id")',
+    'CREATE INDEX IF NOT EXISTS "agent_namespace_is_active_created_at_id" '
+    'ON "agent" ("namespace", "is_active", "created_at", "id")',
+    'CREATE INDEX IF NOT EXISTS "idempotency_record_created" ON "idempotency_record" ("created")',
+)
 
 class JsonText(TextField):
     """A JSON value stored as its compact text."""
@@ -125,6 +166,19 @@ class JsonText(TextField):
 
     def python_value(self, value):
         return json.loads(value)
+
+def _migration_1_first_tables():
+    """Step 1: the agent and idempotency tables of release 1.0.0."""
+    for statement in SCHEMA_1:
+        db.execute_sql(statement)
+
+
+def _migration_2_unquoted_etags():
+    """Step 2: ETags are stored without the quotes the HTTP header puts around them."""
+    for table in ("agent", "idempotency_record"):
+        db.execute_sql(
+            f"UPDATE {table} SET etag = substr(etag, 2, length(etag) - 2) WHERE etag GLOB '\"*\"'"
+        )
 
 
 class FrozenClock(BaseModel):
@@ -194,20 +248,44 @@ TEST_DOUBLE_TABLES = (FrozenClock, IdSequence, JournalEntry, Fault, Snapshot, Fi
 # describe the requests of the test that is running, not the state it wants back.
 NAMESPACE_STATE = (Agent, IdempotencyRecord, FrozenClock, IdSequence)
 
-# Set by init_database: in test mode agents take their timestamps from a namespace's frozen clock
+def _migration_3_test_double_tables():
+    """Step 3: the tables of test mode (clock, id seeds, journal, faults, snapshots, fixtures)."""
+    db.create_tables(TEST_DOUBLE_TABLES)
+
+
+# MIGRATIONS[n - 1] takes a file from schema version n - 1 to n. Append only: a release that
+# changes what is stored adds a step, and the files of every earlier release still open.
+MIGRATIONS = (
+    _migration_1_first_tables,
+    _migration_2_unquoted_etags,
+    _migration_3_test_double_tables,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# Set by bind_database: in test mode agents take their timestamps from a namespace's frozen clock
 # and their ids from its seed; outside it neither table is ever read.
 _test_mode = False
 
 
 def init_database(path, test_mode=False):
     """Bind the database to the file at `path`, creating it and its tables on first use."""
+    bind_database(path, test_mode)
+    prepare_database()
+
+
+def bind_database(path, test_mode=False):
+    """Point the database at the file at `path` without opening it."""
     global _test_mode
     _test_mode = test_mode
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     db.init(path, pragmas=TEST_MODE_PRAGMAS if test_mode else PRAGMAS, check_same_thread=False)
+
+
+def prepare_database():
+    """Create the bound file and its folder if need be, and migrate it to SCHEMA_VERSION."""
+    path = db.database
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     # Several gunicorn workers start at once; only one may switch a new file to WAL and
-    # create its tables, so they take turns on a lock file beside the database.
+    # migrate it, so they take turns on a lock file beside the database.
     with open(f"{path}.lock", "a") as lock_file:
         fcntl.flock(lock_file, fcntl.LOCK_EX)
         try:
@@ -217,36 +295,46 @@ def init_database(path, test_mode=False):
             fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
+def schema_version():
+    """The open file's schema version (0 for a new, empty file)."""
+    return db.execute_sql("PRAGMA user_version").fetchone()[0]
+
+
 def migrate():
-    """Bring the open database up to SCHEMA_VERSION."""
-    version = db.execute_sql("PRAGMA user_version").fetchone()[0]
-    if version == SCHEMA_VERSION:
-        return
+    """Bring the open database up to SCHEMA_VERSION, one committed step per version."""
+    version = schema_version()
     if version > SCHEMA_VERSION:
-        raise RuntimeError(
-            f"The database has schema version {version}; this release knows up to {SCHEMA_VERSION}."
+        raise SchemaTooNew(
+            f"The database has schema version {version}; this release knows up to "
+            f"{SCHEMA_VERSION}. Run the release that wrote it, or a later one."
         )
-    with db.atomic("IMMEDIATE"):
-        if version < 1:
-            db.create_tables(TABLES)
-        if version < 2:
-            _migration_2_test_double_tables()
-        db.execute_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
-
-def _migration_2_test_double_tables():
-    """Step 2: the tables of test mode (clock, id seeds, journal, faults, snapshots, fixtures)."""
-    db.create_tables(TEST_DOUBLE_TABLES)
+    for number in range(version + 1, SCHEMA_VERSION + 1):
+        with db.atomic("IMMEDIATE"):
+            MIGRATIONS[number - 1]()
+            db.execute_sql(f"PRAGMA user_version = {number}")
 
 
 def database_is_ready():
-    """True when the database file can be opened and read."""
+    """True when the database file can be opened, read and written, at the expected version."""
     try:
         with db.connection_context():
-            db.execute_sql("SELECT 1 FROM agent LIMIT 1").fetchall()
-        return True
-    except Exception:  # any failure to open or read means not ready
+            db.execute_sql("BEGIN IMMEDIATE")
+            try:
+                # Rewriting the version in place is the cheapest write there is, and the
+                # rollback keeps it from ever reaching the disk.
+                version = schema_version()
+                db.execute_sql(f"PRAGMA user_version = {version}")
+            finally:
+                db.execute_sql("ROLLBACK")
+    except DatabaseError:
         return False
+    return version == SCHEMA_VERSION and _has_room()
+
+
+def _has_room():
+    # A rolled-back write never reaches the disk, so a full disk is asked about directly.
+    folder = os.path.dirname(os.path.abspath(db.database))
+    return shutil.disk_usage(folder).free >= MIN_FREE_BYTES
 
 
 @contextmanager
@@ -657,3 +745,105 @@ def take_fault(method, path, namespace=DEFAULT_NAMESPACE):
 
 def _fault_view(fault):
     return {**{name: getattr(fault, name) for name in FAULT_FIELDS}, "times": fault.remaining}
+
+
+def export_agents(include_secrets=False, namespace=DEFAULT_NAMESPACE):
+    """Every agent as responses show it, oldest first; with its webhook secret when asked for."""
+    agents = []
+    select = (
+        Agent.select(Agent.document, Agent.webhook_secret)
+        .where(Agent.namespace == namespace)
+        .order_by(Agent.created_at, Agent.id)
+    )
+    for row in select.tuples():
+        agent = json.loads(row[0])
+        if include_secrets and row[1] is not None:
+            agent["webhook_secret"] = row[1]
+        agents.append(agent)
+    return agents
+
+
+def import_agents(agents, replace=False, namespace=DEFAULT_NAMESPACE):
+    """Store validated agents with their own ids and timestamps: all of them, or none.
+
+    Each agent is its fields plus `id`, `created_at` and `updated_at`. Without `replace`, an id
+    already stored raises AgentsExist; with it, every stored agent goes first.
+    """
+    with write_transaction():
+        if replace:
+            Agent.delete().where(Agent.namespace == namespace).execute()
+            IdempotencyRecord.delete().where(IdempotencyRecord.namespace == namespace).execute()
+        else:
+            stored = Agent.select(Agent.id).where(Agent.namespace == namespace).tuples()
+            taken = {agent_id for (agent_id,) in stored}.intersection(
+                agent["id"] for agent in agents
+            )
+            if taken:
+                raise AgentsExist(sorted(taken))
+        for agent in agents:
+            fields = dict(agent)
+            agent_id = fields.pop("id")
+            created_at = fields.pop("created_at")
+            updated_at = fields.pop("updated_at")
+            Agent.insert(**_row(namespace, agent_id, fields, created_at, updated_at)).execute()
+    return len(agents)
+
+
+def backup_database(target):
+    """Copy the database to the file `target` with SQLite's online backup; returns its check.
+
+    The copy is one consistent snapshot taken while the service goes on reading and writing. It
+    is written beside the target and renamed into place only once complete and checked.
+    """
+    partial = f"{target}.partial"
+    try:
+        _remove(partial)
+        copy = sqlite3.connect(partial)
+        try:
+            with db.connection_context():
+                db.connection().backup(copy)
+            # A single self-contained file: no -wal or -shm to carry along with it.
+            copy.execute("PRAGMA journal_mode = DELETE")
+            integrity = [row[0] for row in copy.execute("PRAGMA integrity_check")]
+        finally:
+            copy.close()
+        with open(partial, "rb") as written:
+            os.fsync(written.fileno())
+        if integrity == ["ok"]:
+            os.replace(partial, target)
+    finally:
+        _remove(partial)
+    return integrity
+
+
+def _remove(path):
+    for name in (path, f"{path}-journal"):
+        if os.path.exists(name):
+            os.remove(name)
+
+
+def check_database(path):
+    """Integrity, schema version and counts of the file at `path`, opened read-only."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(path)
+    connection = sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        report = {
+            "integrity": [row[0] for row in connection.execute("PRAGMA integrity_check")],
+            "schema_version": connection.execute("PRAGMA user_version").fetchone()[0],
+            "journal_mode": connection.execute("PRAGMA journal_mode").fetchone()[0],
+        }
+        if report["schema_version"] >= 1:
+            for name, sql in (
+                ("agents", "SELECT count(*) FROM agent"),
+                ("active_agents", "SELECT count(*) FROM agent WHERE is_active"),
+                ("idempotency_records", "SELECT count(*) FROM idempotency_record"),
+            ):
+                report[name] = connection.execute(sql).fetchone()[0]
+    except sqlite3.DatabaseError as error:
+        report = {
+            "integrity": [f"unreadable: {error}"], "schema_version": None, "journal_mode": None,
+        }
+    finally:
+        connection.close()
+    return report

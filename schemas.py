@@ -24,6 +24,7 @@ from strict_fields import (
     StrictSchema,
     Text,
     between,
+    canonical_uuid,
     email_address,
     http_url,
     item_count,
@@ -33,6 +34,7 @@ from strict_fields import (
     no_duplicates,
     not_blank,
     one_of,
+    utc_timestamp,
 )
 
 WEBHOOK_EVENTS = ("assistant-request", "tool-calls", "status-update", "end-of-call-report")
@@ -364,6 +366,77 @@ def _nulled_unknown_fields(patch, schema):
             if nested:
                 errors[key] = nested
     return errors
+
+
+class ExportedAgentSchema(AgentSchema):
+    """An agent in an export file: what responses show, plus the secret when it was exported."""
+
+    id = Text(required=True, validate=canonical_uuid)
+    webhook_secret_set = Bool(required=True)
+    created_at = Text(required=True, validate=utc_timestamp)
+    updated_at = Text(required=True, validate=utc_timestamp)
+
+    @validates_schema(skip_on_field_errors=True)
+    def _check_timestamps_in_order(self, data, **kwargs):
+        if data["updated_at"] < data["created_at"]:
+            raise ValidationError("must not be earlier than created_at.", "updated_at")
+
+
+EXPORT_FORMAT = "agents-api-export"
+
+
+class ExportFileSchema(StrictSchema):
+    """A file written by `agents-api export`."""
+
+    format = Text(required=True, validate=one_of((EXPORT_FORMAT,)))
+    version = Integer(required=True, validate=between(1, 1))
+    exported_at = Text(validate=utc_timestamp)
+    schema_version = Integer(validate=between(1))
+    agents = Array(Object(ExportedAgentSchema), required=True)
+
+    @validates_schema(skip_on_field_errors=True)
+    def _check_ids_unique(self, data, **kwargs):
+        first_use = {}
+        errors = {}
+        for index, agent in enumerate(data["agents"]):
+            if agent["id"] in first_use:
+                errors[f"agents.{index}.id"] = [
+                    f"must be unique within the file; it is already the id of "
+                    f"agents.{first_use[agent['id']]}."
+                ]
+            first_use.setdefault(agent["id"], index)
+        if errors:
+            raise ValidationError(errors)
+
+
+EXPORT_FILE = ExportFileSchema()
+
+
+def load_export(document, allow_missing_secrets=False):
+    """The agents of an export file, each checked by the same rules as the API, ready to store.
+
+    An agent exported with a webhook secret but without the secret itself is refused unless
+    `allow_missing_secrets`; it is then stored without one.
+    """
+    loaded = EXPORT_FILE.load(document)
+    errors = {}
+    agents = []
+    for index, agent in enumerate(loaded["agents"]):
+        secret_set = agent.pop("webhook_secret_set")
+        has_secret = "webhook_secret" in agent
+        if secret_set and not has_secret and not allow_missing_secrets:
+            errors[f"agents.{index}.webhook_secret"] = [
+                "is missing though webhook_secret_set is true; export with --include-secrets, "
+                "or import with --allow-missing-secrets to store the agent without one."
+            ]
+        elif has_secret and not secret_set:
+            errors[f"agents.{index}.webhook_secret_set"] = [
+                "must be true when webhook_secret is given."
+            ]
+        agents.append(agent)
+    if errors:
+        raise ValidationError(errors)
+    return agents
 
 
 class ListQuerySchema(StrictSchema):

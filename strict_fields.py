@@ -8,6 +8,8 @@ boolean or an integer.
 
 import math
 import re
+import uuid
+from datetime import datetime
 
 from email_validator import EmailNotValidError, validate_email
 from jsonschema import Draft202012Validator
@@ -158,6 +160,25 @@ _LANGUAGE_TAG = re.compile(
 def language_tag(value):
     if not _LANGUAGE_TAG.match(value):
         raise ValidationError("must be a BCP 47 language tag such as nl, en, en-US or multi.")
+
+
+def canonical_uuid(value):
+    try:
+        canonical = str(uuid.UUID(value))
+    except ValueError:
+        canonical = None
+    if value != canonical:
+        raise ValidationError("must be a UUID in lowercase hex with hyphens.")
+
+
+def utc_timestamp(value):
+    try:
+        datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ")
+        well_formed = len(value) == 24
+    except ValueError:
+        well_formed = False
+    if not well_formed:
+        raise ValidationError("must be a UTC timestamp like 2025-12-13T10:00:00.000Z.")
 
 
 def json_schema(value):

@@ -19,7 +19,9 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """The database can be opened and read."""
+    """The database can be opened, read and written, and its disk has room."""
     if models.database_is_ready():
         return json_response(OK)
-    return error_response(503, "not_ready", "The database cannot be opened or read.")
+    return error_response(
+        503, "not_ready", "The database cannot be opened or written, or its disk is full."
+    )

@@ -26,6 +26,11 @@ def read_json_body():
     return body
 
 
+def strict_json_loads(raw):
+    """JSON text as Python values, refusing NaN, Infinity and numbers beyond a double."""
+    return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+
+
 class NumberTooLarge(ValueError):
     """A JSON number beyond the range of a double, which Python would read as infinity."""
 
@@ -33,7 +38,7 @@ class NumberTooLarge(ValueError):
 def parse_json(raw):
     """Any JSON value that JSON, SQLite and every response can hold, or an invalid_json ApiError."""
     try:
-        value = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+        value = strict_json_loads(raw)
     except NumberTooLarge:
         raise _invalid("The request body has a number too large for a 64-bit float.") from None
     except (ValueError, RecursionError):

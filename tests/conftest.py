@@ -3,6 +3,7 @@
 import pytest
 
 from app import create_app
+from schemas import AGENT, READ_ONLY_FIELDS
 
 VALID_AGENT = {
     "name": "Customer Support Agent",
@@ -121,6 +122,14 @@ def test_mode_server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("test-mode-live")
     fixtures = folder / "fixtures.json"
     fixtures.write_text(json.dumps({"agents": FIXTURE_AGENTS}))
+    # One thread a worker: a request held by a delayed fault then occupies its whole worker, so
+    # the next request must go to the other one.
     with LiveServer(folder / "agents.db", workers=2, AGENTS_TEST_MODE="1",
-                    AGENTS_FIXTURES=str(fixtures)) as server:
+                    AGENTS_FIXTURES=str(fixtures), AGENTS_THREADS="1") as server:
         yield server
+
+
+def assert_valid_as_stored(agent):
+    """A stored agent, as served, passes the API's own validation unchanged."""
+    fields = {key: value for key, value in agent.items() if key not in READ_ONLY_FIELDS}
+    assert AGENT.load(fields) == fields, agent["id"]

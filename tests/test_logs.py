@@ -1,0 +1,110 @@
+"""Logs: one JSON access line per request with its id; no secret, key or body; traces kept inside."""
+
+import json
+import logging
+
+import pytest
+
+import models
+from logs import LOGGER, json_formatter
+from tests.conftest import VALID_AGENT
+
+API_KEY = "key-that-must-never-be-logged-1234"
+SECRET = "webhook-secret-never-logged-5678"
+BODY_MARKER = "Body text that stays out of the logs"
+
+
+class Lines(logging.Handler):
+    """Keeps every formatted line of the service's loggers."""
+
+    def __init__(self):
+        super().__init__()
+        self.setFormatter(json_formatter())
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(self.format(record))
+
+    def records(self):
+        return [json.loads(line) for line in self.lines]
+
+
+@pytest.fixture
+def log_lines(app):
+    handler = Lines()
+    logger = logging.getLogger(LOGGER)
+    logger.addHandler(handler)
+    yield handler
+    logger.removeHandler(handler)
+
+
+def access_lines(log_lines):
+    return [record for record in log_lines.records() if record["logger"] == "agents.access"]
+
+
+def test_each_request_writes_one_json_access_line_under_the_id_it_was_sent(client, log_lines):
+    response = client.get("/agents/not-an-id", headers={"X-Request-ID": "trace-42.a:b"})
+
+    assert response.status_code == 404
+    assert response.headers["X-Request-ID"] == "trace-42.a:b"
+    [line] = access_lines(log_lines)
+    assert line["request_id"] == "trace-42.a:b"
+    assert (line["method"], line["path"], line["status"]) == ("GET", "/agents/not-an-id", 404)
+    assert line["duration_ms"] >= 0
+    assert line["level"] == "INFO" and "time" in line
+
+
+@pytest.mark.parametrize(
+    "sent", [None, "", "with space", "x" * 129, '{"forged": "line"}', "naïve"],
+)
+def test_a_missing_or_unsafe_request_id_is_replaced_by_a_fresh_one(sent, client, log_lines):
+    headers = {} if sent is None else {"X-Request-ID": sent}
+
+    response = client.get("/healthz", headers=headers)
+
+    generated = response.headers["X-Request-ID"]
+    assert generated != sent and len(generated) == 32 and int(generated, 16) >= 0
+    assert access_lines(log_lines)[0]["request_id"] == generated
+
+
+def test_no_api_key_secret_body_or_query_reaches_the_logs(make_app):
+    app = make_app(API_KEYS=API_KEY)
+    client = app.test_client()
+    handler = Lines()
+    logging.getLogger(LOGGER).addHandler(handler)
+    try:
+        auth = {"Authorization": f"Bearer {API_KEY}"}
+        created = client.post(
+            "/agents", json={**VALID_AGENT, "name": BODY_MARKER, "webhook_secret": SECRET}, headers=auth
+        )
+        url = f"/agents/{created.get_json()['agent']['id']}"
+        client.patch(url, json={"webhook_secret": SECRET + "-2"}, headers=auth)
+        client.patch(url, json={"webhook_secret": "short"}, headers=auth)
+        client.get(f"/agents?q={SECRET}", headers=auth)
+        client.get("/agents", headers={"Authorization": f"Bearer {API_KEY}-wrong"})
+    finally:
+        logging.getLogger(LOGGER).removeHandler(handler)
+
+    assert [line["status"] for line in access_lines(handler)] == [201, 200, 400, 200, 401]
+    logged = "\n".join(handler.lines)
+    for never in (API_KEY, SECRET, BODY_MARKER, "short"):
+        assert never not in logged
+
+
+def test_an_unhandled_error_is_logged_with_its_trace_and_answered_without_it(client, log_lines, monkeypatch):
+    def fail(*args, **kwargs):
+        raise RuntimeError("the disk controller caught fire")
+
+    monkeypatch.setattr(models, "create_agent", fail)
+
+    response = client.post(
+        "/agents", json={**VALID_AGENT, "webhook_secret": SECRET}, headers={"X-Request-ID": "boom-1"}
+    )
+
+    assert response.status_code == 500
+    assert response.get_json() == {"error": "The server hit an unexpected error.", "code": "internal_error"}
+    [error] = [record for record in log_lines.records() if record["level"] == "ERROR"]
+    assert error["request_id"] == "boom-1"
+    assert error["message"] == "Unhandled error while serving POST /agents"
+    assert "Traceback" in error["exc_info"] and "the disk controller caught fire" in error["exc_info"]
+    assert SECRET not in "\n".join(log_lines.lines)
