@@ -142,10 +142,11 @@ def import_command(source, replace, allow_missing_secrets):
     try:
         with models.db.connection_context():
             count = models.import_agents(agents, replace=replace)
-    except models.AgentsExist as error:
+    except models.AgentIdsTaken as error:
         raise click.ClickException(
-            f"{len(error.ids)} agent(s) in {source.name} are already stored "
-            f"(first: {error.ids[0]}); nothing was imported. Pass --replace to replace every stored agent."
+            f"{len(error.indexes)} agent(s) in {source.name} are already stored "
+            f"(first: {agents[error.indexes[0]]['id']}); nothing was imported. "
+            "Pass --replace to replace every stored agent."
         ) from None
     click.echo(f"Imported {count} agent(s).")
 

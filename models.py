@@ -80,14 +80,6 @@ class SnapshotNotFound(LookupError):
     """No snapshot has that name in the namespace."""
 
 
-class AgentsExist(Exception):
-    """An import would overwrite agents that are already stored; `ids` names them."""
-
-    def __init__(self, ids):
-        super().__init__(f"{len(ids)} agent(s) already stored")
-        self.ids = ids
-
-
 class SchemaTooNew(RuntimeError):
     """The database file was written by a later release than this one."""
 
@@ -766,26 +758,14 @@ def export_agents(include_secrets=False, namespace=DEFAULT_NAMESPACE):
 def import_agents(agents, replace=False, namespace=DEFAULT_NAMESPACE):
     """Store validated agents with their own ids and timestamps: all of them, or none.
 
-    Each agent is its fields plus `id`, `created_at` and `updated_at`. Without `replace`, an id
-    already stored raises AgentsExist; with it, every stored agent goes first.
+    Without `replace`, an id already stored raises AgentIdsTaken; with it, every stored agent
+    and idempotency record goes first.
     """
     with write_transaction():
         if replace:
             Agent.delete().where(Agent.namespace == namespace).execute()
             IdempotencyRecord.delete().where(IdempotencyRecord.namespace == namespace).execute()
-        else:
-            stored = Agent.select(Agent.id).where(Agent.namespace == namespace).tuples()
-            taken = {agent_id for (agent_id,) in stored}.intersection(
-                agent["id"] for agent in agents
-            )
-            if taken:
-                raise AgentsExist(sorted(taken))
-        for agent in agents:
-            fields = dict(agent)
-            agent_id = fields.pop("id")
-            created_at = fields.pop("created_at")
-            updated_at = fields.pop("updated_at")
-            Agent.insert(**_row(namespace, agent_id, fields, created_at, updated_at)).execute()
+        _insert_agents(agents, namespace)
     return len(agents)
 
 

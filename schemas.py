@@ -12,6 +12,8 @@ from marshmallow.error_store import merge_errors
 from merge_patch import merge_patch
 
 from strict_fields import (
+    LOWERCASE_UUID_PATTERN,
+    TIMESTAMP_PATTERN,
     UNKNOWN_FIELD,
     Array,
     Bool,
@@ -368,7 +370,24 @@ def _nulled_unknown_fields(patch, schema):
     return errors
 
 
-class ExportedAgentSchema(AgentSchema):
+class StoredAgentSchema(AgentSchema):
+    """An agent as loaded by fixtures: the agent's rules, plus its id and timestamps if given."""
+
+    id = Text(validate=canonical_uuid, metadata={"pattern": LOWERCASE_UUID_PATTERN})
+    created_at = Text(validate=utc_timestamp, metadata={"pattern": TIMESTAMP_PATTERN})
+    updated_at = Text(validate=utc_timestamp, metadata={"pattern": TIMESTAMP_PATTERN})
+
+    @validates_schema(skip_on_field_errors=True)
+    def _check_timestamps_in_order(self, data, **kwargs):
+        if "updated_at" not in data:
+            return
+        if "created_at" not in data:
+            raise ValidationError("needs created_at beside it.", "updated_at")
+        if data["updated_at"] < data["created_at"]:
+            raise ValidationError("must not be before created_at.", "updated_at")
+
+
+class ExportedAgentSchema(StoredAgentSchema):
     """An agent in an export file: what responses show, plus the secret when it was exported."""
 
     id = Text(required=True, validate=canonical_uuid)
@@ -376,10 +395,18 @@ class ExportedAgentSchema(AgentSchema):
     created_at = Text(required=True, validate=utc_timestamp)
     updated_at = Text(required=True, validate=utc_timestamp)
 
-    @validates_schema(skip_on_field_errors=True)
-    def _check_timestamps_in_order(self, data, **kwargs):
-        if data["updated_at"] < data["created_at"]:
-            raise ValidationError("must not be earlier than created_at.", "updated_at")
+
+def repeated_id_errors(agents):
+    """Errors for agents of one file or request that repeat an earlier agent's id."""
+    first_use = {}
+    errors = {}
+    for index, agent in enumerate(agents):
+        agent_id = agent.get("id")
+        if agent_id in first_use:
+            errors[index] = {"id": [f"must be unique; agents.{first_use[agent_id]} has it too."]}
+        elif agent_id is not None:
+            first_use[agent_id] = index
+    return {"agents": errors} if errors else {}
 
 
 EXPORT_FORMAT = "agents-api-export"
@@ -396,15 +423,7 @@ class ExportFileSchema(StrictSchema):
 
     @validates_schema(skip_on_field_errors=True)
     def _check_ids_unique(self, data, **kwargs):
-        first_use = {}
-        errors = {}
-        for index, agent in enumerate(data["agents"]):
-            if agent["id"] in first_use:
-                errors[f"agents.{index}.id"] = [
-                    f"must be unique within the file; it is already the id of "
-                    f"agents.{first_use[agent['id']]}."
-                ]
-            first_use.setdefault(agent["id"], index)
+        errors = repeated_id_errors(data["agents"])
         if errors:
             raise ValidationError(errors)
 

@@ -8,7 +8,6 @@ boolean or an integer.
 
 import math
 import re
-import uuid
 from datetime import datetime
 
 from email_validator import EmailNotValidError, validate_email
@@ -162,13 +161,14 @@ def language_tag(value):
         raise ValidationError("must be a BCP 47 language tag such as nl, en, en-US or multi.")
 
 
+LOWERCASE_UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+TIMESTAMP_PATTERN = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
+_LOWERCASE_UUID = re.compile(LOWERCASE_UUID_PATTERN)
+
+
 def canonical_uuid(value):
-    try:
-        canonical = str(uuid.UUID(value))
-    except ValueError:
-        canonical = None
-    if value != canonical:
-        raise ValidationError("must be a UUID in lowercase hex with hyphens.")
+    if not _LOWERCASE_UUID.match(value):
+        raise ValidationError("must be a lowercase UUID such as 2f1c0a4e-6f7b-4d8e-9a51-3c2b1d0e9f87.")
 
 
 def utc_timestamp(value):
@@ -178,7 +178,9 @@ def utc_timestamp(value):
     except ValueError:
         well_formed = False
     if not well_formed:
-        raise ValidationError("must be a UTC timestamp like 2025-12-13T10:00:00.000Z.")
+        raise ValidationError(
+            "must be a UTC timestamp with milliseconds, such as 2025-12-13T10:00:00.000Z."
+        )
 
 
 def json_schema(value):

@@ -8,16 +8,25 @@ import re
 
 from marshmallow import ValidationError, fields, post_load, validates, validates_schema
 
-from models import is_timestamp
-from schemas import AgentSchema
-from strict_fields import Array, Bool, Integer, Object, StrictSchema, Text, between, length, one_of
+from schemas import AgentSchema, StoredAgentSchema, repeated_id_errors
+from strict_fields import (
+    TIMESTAMP_PATTERN,
+    Array,
+    Bool,
+    Integer,
+    Object,
+    StrictSchema,
+    Text,
+    between,
+    length,
+    one_of,
+    utc_timestamp,
+)
 
 NAMESPACE_HEADER = "X-Agents-Namespace"
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-TIMESTAMP_PATTERN = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
 NAME_RULE = "must be 1 to 64 letters, digits, underscores, dots or hyphens."
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-LOWERCASE_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 ERROR_CODE = re.compile(r"^[a-z0-9_]{1,64}$")
 # Below gunicorn's 30-second worker timeout, so a delayed answer is never a killed worker.
 MAX_DELAY_MS = 25_000
@@ -38,20 +47,10 @@ def _name(value):
         raise ValidationError(NAME_RULE)
 
 
-def _timestamp(value):
-    if not is_timestamp(value):
-        raise ValidationError("must be a UTC timestamp with milliseconds, such as 2025-12-13T10:00:00.000Z.")
-
-
 def _path_pattern(value):
     rest = value.replace("{id}", "")
     if not value.startswith("/") or any(mark in rest for mark in "{}?#"):
         raise ValidationError("must be a path such as /agents or /agents/{id}, without a query string.")
-
-
-def _lowercase_uuid(value):
-    if not LOWERCASE_UUID.match(value):
-        raise ValidationError("must be a lowercase UUID such as 2f1c0a4e-6f7b-4d8e-9a51-3c2b1d0e9f87.")
 
 
 def _error_code(value):
@@ -75,7 +74,7 @@ class ResetSchema(StrictSchema):
 class ClockSchema(StrictSchema):
     """The body of PUT /_test/clock."""
 
-    now = Text(required=True, validate=_timestamp, metadata={"pattern": TIMESTAMP_PATTERN})
+    now = Text(required=True, validate=utc_timestamp, metadata={"pattern": TIMESTAMP_PATTERN})
 
 
 class FaultSchema(StrictSchema):
@@ -146,40 +145,16 @@ class SnapshotSchema(StrictSchema):
     name = Text(required=True, validate=_name, metadata={"pattern": NAME.pattern})
 
 
-class FixtureAgentSchema(AgentSchema):
-    """An agent to load as given: the agent's rules, plus its id and timestamps if wanted."""
-
-    id = Text(validate=_lowercase_uuid, metadata={"pattern": LOWERCASE_UUID.pattern})
-    created_at = Text(validate=_timestamp, metadata={"pattern": TIMESTAMP_PATTERN})
-    updated_at = Text(validate=_timestamp, metadata={"pattern": TIMESTAMP_PATTERN})
-
-    @validates_schema(skip_on_field_errors=True)
-    def _check_timestamps_in_order(self, data, **kwargs):
-        if "updated_at" not in data:
-            return
-        if "created_at" not in data:
-            raise ValidationError("needs created_at beside it.", "updated_at")
-        if data["updated_at"] < data["created_at"]:
-            raise ValidationError("must not be before created_at.", "updated_at")
-
-
 class FixturesSchema(StrictSchema):
     """The body of POST /_test/fixtures, and the content of an AGENTS_FIXTURES file."""
 
-    agents = Array(Object(FixtureAgentSchema), required=True)
+    agents = Array(Object(StoredAgentSchema), required=True)
 
     @validates_schema(skip_on_field_errors=True)
     def _check_ids_unique(self, data, **kwargs):
-        first_use = {}
-        errors = {}
-        for index, agent in enumerate(data["agents"]):
-            agent_id = agent.get("id")
-            if agent_id in first_use:
-                errors[index] = {"id": [f"must be unique; agents.{first_use[agent_id]} has it too."]}
-            elif agent_id is not None:
-                first_use[agent_id] = index
+        errors = repeated_id_errors(data["agents"])
         if errors:
-            raise ValidationError({"agents": errors})
+            raise ValidationError(errors)
 
 
 def taken_id_errors(indexes):
