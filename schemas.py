@@ -396,23 +396,29 @@ class ExportedAgentSchema(StoredAgentSchema):
     updated_at = Text(required=True, validate=utc_timestamp)
 
 
-def repeated_id_errors(agents):
-    """Errors for agents of one file or request that repeat an earlier agent's id."""
-    first_use = {}
-    errors = {}
-    for index, agent in enumerate(agents):
-        agent_id = agent.get("id")
-        if agent_id in first_use:
-            errors[index] = {"id": [f"must be unique; agents.{first_use[agent_id]} has it too."]}
-        elif agent_id is not None:
-            first_use[agent_id] = index
-    return {"agents": errors} if errors else {}
+class StoredAgentsSchema(StrictSchema):
+    """A list of stored agents, as fixtures and export files carry them: no id twice."""
+
+    agents = Array(Object(StoredAgentSchema), required=True)
+
+    @validates_schema(skip_on_field_errors=True)
+    def _check_ids_unique(self, data, **kwargs):
+        first_use = {}
+        errors = {}
+        for index, agent in enumerate(data["agents"]):
+            agent_id = agent.get("id")
+            if agent_id in first_use:
+                errors[index] = {"id": [f"must be unique; agents.{first_use[agent_id]} has it too."]}
+            elif agent_id is not None:
+                first_use[agent_id] = index
+        if errors:
+            raise ValidationError({"agents": errors})
 
 
 EXPORT_FORMAT = "agents-api-export"
 
 
-class ExportFileSchema(StrictSchema):
+class ExportFileSchema(StoredAgentsSchema):
     """A file written by `agents-api export`."""
 
     format = Text(required=True, validate=one_of((EXPORT_FORMAT,)))
@@ -420,12 +426,6 @@ class ExportFileSchema(StrictSchema):
     exported_at = Text(validate=utc_timestamp)
     schema_version = Integer(validate=between(1))
     agents = Array(Object(ExportedAgentSchema), required=True)
-
-    @validates_schema(skip_on_field_errors=True)
-    def _check_ids_unique(self, data, **kwargs):
-        errors = repeated_id_errors(data["agents"])
-        if errors:
-            raise ValidationError(errors)
 
 
 EXPORT_FILE = ExportFileSchema()

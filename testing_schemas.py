@@ -6,15 +6,13 @@ Fixture agents are agents: every rule of AgentSchema applies to them, and only `
 
 import re
 
-from marshmallow import ValidationError, fields, post_load, validates, validates_schema
+from marshmallow import ValidationError, fields, post_load, validates
 
-from schemas import AgentSchema, StoredAgentSchema, repeated_id_errors
+from schemas import AgentSchema, StoredAgentsSchema
 from strict_fields import (
     TIMESTAMP_PATTERN,
-    Array,
     Bool,
     Integer,
-    Object,
     StrictSchema,
     Text,
     between,
@@ -145,16 +143,8 @@ class SnapshotSchema(StrictSchema):
     name = Text(required=True, validate=_name, metadata={"pattern": NAME.pattern})
 
 
-class FixturesSchema(StrictSchema):
+class FixturesSchema(StoredAgentsSchema):
     """The body of POST /_test/fixtures, and the content of an AGENTS_FIXTURES file."""
-
-    agents = Array(Object(StoredAgentSchema), required=True)
-
-    @validates_schema(skip_on_field_errors=True)
-    def _check_ids_unique(self, data, **kwargs):
-        errors = repeated_id_errors(data["agents"])
-        if errors:
-            raise ValidationError(errors)
 
 
 def taken_id_errors(indexes):
