@@ -14,11 +14,15 @@ LISTENING = re.compile(r"Listening at: (http://127\.0\.0\.1:\d+)")
 
 
 class LiveServer:
-    """Starts `gunicorn 'app:create_app()'` from the repository root, as users do."""
+    """Starts `gunicorn 'app:create_app()'` from the repository root, as users do.
 
-    def __init__(self, database_path, workers=2, **environment):
+    `app` names another application to serve under the same gunicorn configuration.
+    """
+
+    def __init__(self, database_path, workers=2, app="app:create_app()", **environment):
         self.database_path = Path(database_path)
         self.workers = workers
+        self.app = app
         self.environment = environment
         self.process = None
         self.url = None
@@ -32,7 +36,7 @@ class LiveServer:
         self.log_path = self.database_path.with_suffix(".log")
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "app:create_app()",
+            [sys.executable, "-m", "gunicorn", self.app,
              "--bind", "127.0.0.1:0", "--workers", str(self.workers)],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )
