@@ -24,7 +24,6 @@ def create_app(test_config=None):
 
     models.init_database(sqlite_path(app.config["DATABASE_URL"]))
     app.before_request(_open_database)
-    app.teardown_request(_close_database)
     app.before_request(require_api_key)
 
     app.register_blueprint(agents.bp, url_prefix=app.config["URL_PREFIX"] or None)
@@ -37,12 +36,10 @@ def create_app(test_config=None):
 
 
 def _open_database():
-    models.db.connect(reuse_if_open=True)
-
-
-def _close_database(exception):
-    if not models.db.is_closed():
-        models.db.close()
+    # One connection per worker thread, opened at its first request and kept: opening costs
+    # more than most requests, and closing the last connection to a WAL file checkpoints it.
+    if models.db.is_closed():
+        models.db.connect()
 
 
 @click.command("init-db")

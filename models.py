@@ -129,10 +129,11 @@ def migrate():
 
 
 def database_is_ready():
-    """True when the database file can be opened and read."""
+    """True when the database file can be opened and read, by a connection of its own."""
+    probe = SqliteDatabase(db.database, pragmas=PRAGMAS, autoconnect=False)
     try:
-        with db.connection_context():
-            db.execute_sql("SELECT 1 FROM agent LIMIT 1").fetchall()
+        with probe.connection_context():
+            probe.execute_sql("SELECT 1 FROM agent LIMIT 1").fetchall()
         return True
     except Exception:  # any failure to open or read means not ready
         return False
