@@ -1,7 +1,7 @@
 """The application factory: `gunicorn 'app:create_app()'`."""
 
 import click
-from flask import Flask
+from flask import Flask, request
 
 import models
 from auth import require_api_key
@@ -36,9 +36,10 @@ def create_app(test_config=None):
 
 
 def _open_database():
-    # One connection per worker thread, opened at its first request and kept: opening costs
-    # more than most requests, and closing the last connection to a WAL file checkpoints it.
-    if models.db.is_closed():
+    # One connection per worker thread, opened at its first API request and kept: opening
+    # costs more than most requests, and closing the last connection to a WAL file checkpoints
+    # it. Liveness, readiness and the documentation never need it.
+    if models.db.is_closed() and request.blueprint == agents.bp.name:
         models.db.connect()
 
 
