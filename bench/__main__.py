@@ -2,8 +2,8 @@
 
 Both run under `gunicorn` with the repository's gunicorn.conf.py and two sync workers on
 127.0.0.1; the service on a fresh SQLite file seeded through its API, the floor with constant
-bodies copied from the service's own answers. Every scenario runs against the floor and then
-the service straight after, so the ratio of the two is taken under the same conditions.
+bodies copied from the service's own answers. Each scenario runs in rounds that take the floor
+and the service in turn, so the ratio of the two is taken under the same conditions.
 """
 
 import argparse
@@ -40,7 +40,10 @@ def parse_options(argv):
     parser.add_argument("--quick", action="store_true",
                         help="a short run with few agents and no 100,000-agent scale runs, "
                              "to check that the benchmark works")
-    parser.add_argument("--duration", type=int, help="seconds each scenario runs (10; quick 1)")
+    parser.add_argument("--duration", type=int,
+                        help="seconds of each round of each scenario on each server (4; quick 1)")
+    parser.add_argument("--rounds", type=int,
+                        help="rounds per scenario, taking the servers in turn (3; quick 1)")
     parser.add_argument("--warm-up", type=int, help="unmeasured seconds before each (2; quick 0)")
     parser.add_argument("--agents", type=int, help="agents seeded through the API (1000; quick 50)")
     parser.add_argument("--scale-agents", type=int,
@@ -50,7 +53,7 @@ def parse_options(argv):
                         help="where the markdown goes (bench/results.md; quick: nowhere)")
     options = parser.parse_args(argv)
     quick = options.quick
-    defaults = {"duration": (10, 1), "warm_up": (2, 0), "agents": (1000, 50),
+    defaults = {"duration": (4, 1), "rounds": (3, 1), "warm_up": (2, 0), "agents": (1000, 50),
                 "scale_agents": (100_000, 0)}
     for name, (full, short) in defaults.items():
         if getattr(options, name) is None:
@@ -106,19 +109,30 @@ def _measure(folder, options):
 
 
 def _drive_all(floor, service, scale_server, files, options):
-    runs = []
+    """Run each scenario in rounds that take the servers in turn, so drift hits all alike."""
+    rows = []
     for name, script, inputs in SCENARIOS:
         targets = [("floor", floor, options.agents), ("service", service, options.agents)]
         if scale_server and script in SCALED:
             targets.append(("service", scale_server, options.scale_agents))
-        for server_name, server, stored in targets:
-            scaled = server is scale_server
-            arguments = [files["scale_ids" if scaled and key == "ids" else key] for key in inputs]
-            print(f"{name}: {server_name} at {stored:,} agents...", file=sys.stderr)
-            run = load.drive(server, script, arguments, options.duration, options.connections,
-                             warm_up=options.warm_up)
-            runs.append(report.Row(name, script, server_name, stored, run))
-    return runs
+        arguments = {
+            server: [files["scale_ids" if server is scale_server and key == "ids" else key]
+                     for key in inputs]
+            for _, server, _ in targets
+        }
+        print(f"{name}: {', '.join(f'{n} at {stored:,}' for n, _, stored in targets)}",
+              file=sys.stderr)
+        for _, server, _ in targets:
+            load.warm_up(server, script, arguments[server], options.warm_up, options.connections)
+        rounds = {server: [] for _, server, _ in targets}
+        for _ in range(options.rounds):
+            for _, server, _ in targets:
+                rounds[server].append(load.drive(
+                    server, script, arguments[server], options.duration, options.connections
+                ))
+        rows += [report.Row(name, script, server_name, stored, load.combine(rounds[server]))
+                 for server_name, server, stored in targets]
+    return rows
 
 
 def _command(argv):

@@ -38,15 +38,18 @@ def wrk_path():
     return path
 
 
-def drive(server, script, arguments, seconds, connections, warm_up=0):
-    """Run `script` against `server` for `seconds`, after an unmeasured `warm_up`."""
-    if warm_up:
-        _wrk(server.url, script, arguments, warm_up, connections)
+def warm_up(server, script, arguments, seconds, connections):
+    """Load the server unmeasured, so every code path and page is warm when measuring starts."""
+    if seconds:
+        _wrk(server.url, script, arguments, seconds, connections)
+
+
+def drive(server, script, arguments, seconds, connections):
+    """Run `script` against `server` for `seconds`; wrk's figures and the server's counters."""
     master = server.process.pid
     cpu_before = processes.cpu_seconds(master)
     figures = _wrk(server.url, script, arguments, seconds, connections)
     cpu = processes.cpu_seconds(master) - cpu_before
-    requests = max(figures["requests"], 1)
     return Run(
         requests=figures["requests"],
         seconds=figures["duration_us"] / 1e6,
@@ -54,8 +57,25 @@ def drive(server, script, arguments, seconds, connections, warm_up=0):
         p99_ms=figures["p99_us"] / 1000,
         non_2xx=figures["non_2xx"],
         socket_errors=figures["socket_errors"],
-        cpu_us_per_request=cpu * 1e6 / requests,
+        cpu_us_per_request=cpu * 1e6 / max(figures["requests"], 1),
         peak_rss_mb=processes.peak_worker_rss_mb(master),
+    )
+
+
+def combine(runs):
+    """Rounds of one scenario on one server as one run: totals, the median p50, the worst p99."""
+    requests = sum(run.requests for run in runs)
+    p50s = sorted(run.p50_ms for run in runs)
+    return Run(
+        requests=requests,
+        seconds=sum(run.seconds for run in runs),
+        p50_ms=p50s[len(p50s) // 2],
+        p99_ms=max(run.p99_ms for run in runs),
+        non_2xx=sum(run.non_2xx for run in runs),
+        socket_errors=sum(run.socket_errors for run in runs),
+        cpu_us_per_request=sum(run.cpu_us_per_request * run.requests for run in runs)
+        / max(requests, 1),
+        peak_rss_mb=max(run.peak_rss_mb for run in runs),
     )
 
 

@@ -31,8 +31,9 @@ def markdown(rows, options, started, command):
         "# Benchmark results",
         "",
         f"Measured {started:%Y-%m-%d %H:%M} UTC with `{command}` on {_machine()}. "
-        f"wrk with {THREADS} threads and {options.connections} connections, "
-        f"{options.duration} s per scenario after {options.warm_up} s of warm-up; "
+        f"wrk with {THREADS} threads and {options.connections} connections; each scenario "
+        f"warms every server up for {options.warm_up} s, then runs {options.rounds} round(s) "
+        f"of {options.duration} s on each in turn (p50: median of the rounds; p99: the worst); "
         "gunicorn with the repository's gunicorn.conf.py and 2 sync workers on 127.0.0.1. "
         f"The service runs on a fresh SQLite file (WAL, synchronous=FULL) holding "
         f"{options.agents:,} agents POSTed through its API before the runs; the floor is a bare "
