@@ -208,13 +208,13 @@ def _search_text(fields):
     return "\n".join(filter(None, (fields["name"], fields.get("business_name")))).casefold()
 
 
-def editable_fields(agent):
-    """The stored agent as the writable fields a client could send, secret included."""
-    fields = json.loads(agent.document)
+def editable_fields(document, webhook_secret):
+    """A stored agent as the writable fields a client could send, secret included."""
+    fields = json.loads(document)
     for key in READ_ONLY_FIELDS:
         fields.pop(key, None)
-    if agent.webhook_secret is not None:
-        fields["webhook_secret"] = agent.webhook_secret
+    if webhook_secret is not None:
+        fields["webhook_secret"] = webhook_secret
     return fields
 
 
@@ -272,6 +272,25 @@ def _escape_like(text):
 
 
 
+INSERT_AGENT = (
+    'INSERT INTO "agent" ("namespace", "id", "created_at", "updated_at", "is_active", '
+    '"search_text", "webhook_secret", "document", "etag") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'
+)
+SELECT_EDITABLE = (
+    'SELECT "document", "etag", "created_at", "webhook_secret" FROM "agent" '
+    'WHERE "namespace" = ? AND "id" = ?'
+)
+UPDATE_IF_UNCHANGED = (
+    'UPDATE "agent" SET "updated_at" = ?, "is_active" = ?, "search_text" = ?, '
+    '"webhook_secret" = ?, "document" = ?, "etag" = ? '
+    'WHERE "namespace" = ? AND "id" = ? AND "etag" = ?'
+)
+DELETE_AGENT = 'DELETE FROM "agent" WHERE "namespace" = ? AND "id" = ?'
+# How often an update is revised again after other writers changed the agent under it, before
+# it revises and writes under the write lock instead.
+OPTIMISTIC_ATTEMPTS = 3
+
+
 def create_agent(fields, idempotency_key=None, fingerprint=None, namespace=DEFAULT_NAMESPACE):
     """Store a new agent from validated fields; returns (agent, replayed).
 
@@ -286,17 +305,10 @@ def create_agent(fields, idempotency_key=None, fingerprint=None, namespace=DEFAU
         now = utc_timestamp()
         agent_id = new_agent_id()
         document, etag = _render(agent_id, fields, now, now)
-        agent = Agent.create(
-            namespace=namespace,
-            id=agent_id,
-            created_at=now,
-            updated_at=now,
-            is_active=fields["is_active"],
-            search_text=_search_text(fields),
-            webhook_secret=fields.get("webhook_secret"),
-            document=document,
-            etag=etag,
-        )
+        db.execute_sql(INSERT_AGENT, (
+            namespace, agent_id, now, now, fields["is_active"], _search_text(fields),
+            fields.get("webhook_secret"), document, etag,
+        ))
         if idempotency_key is not None:
             IdempotencyRecord.create(
                 namespace=namespace,
@@ -308,7 +320,7 @@ def create_agent(fields, idempotency_key=None, fingerprint=None, namespace=DEFAU
                 status=201,
                 created=time.time(),
             )
-    return agent, False
+    return StoredAgent(agent_id, document, etag, now), False
 
 
 def _idempotent_replay(namespace, key, fingerprint):
@@ -322,45 +334,56 @@ def _idempotent_replay(namespace, key, fingerprint):
         return None
     if record.fingerprint != fingerprint:
         raise IdempotencyKeyReused(key)
-    return Agent(id=record.agent_id, document=record.document, etag=record.etag)
+    return StoredAgent(record.agent_id, record.document, record.etag)
 
 
 def update_agent(agent_id, revise, etag_matches=None, namespace=DEFAULT_NAMESPACE):
-    """Replace an agent's fields with `revise(current_fields)`, read and written in one lock.
+    """Replace an agent's fields with `revise(current_fields)`, as one read-revise-write.
 
     `etag_matches`, when given, must accept the stored ETag or AgentChanged is raised. When the
     revised fields equal the stored ones nothing is written and `updated_at` stays.
+
+    Revising (validating, mostly) takes longer than writing, so it runs outside the write lock:
+    the write then applies only if the agent still has the ETag it was revised from, and
+    otherwise the update starts again from the newer agent, as if it had waited for the lock.
     """
+    for _ in range(OPTIMISTIC_ATTEMPTS):
+        updated = _revise_and_write(agent_id, revise, etag_matches, namespace)
+        if updated is not None:
+            return updated
     with write_transaction():
-        agent = _locked_agent(agent_id, etag_matches, namespace)
-        current = editable_fields(agent)
-        fields = revise(current)
-        if fields == current:
-            return agent
-        now = utc_timestamp()
-        document, etag = _render(agent_id, fields, agent.created_at, now)
-        Agent.update(
-            updated_at=now,
-            is_active=fields["is_active"],
-            search_text=_search_text(fields),
-            webhook_secret=fields.get("webhook_secret"),
-            document=document,
-            etag=etag,
-        ).where((Agent.namespace == namespace) & (Agent.id == agent_id)).execute()
-    return Agent(id=agent_id, document=document, etag=etag)
+        return _revise_and_write(agent_id, revise, etag_matches, namespace)
+
+
+def _revise_and_write(agent_id, revise, etag_matches, namespace):
+    """The updated agent, or None when another writer changed it after it was read."""
+    stored = _checked_agent(agent_id, etag_matches, namespace)
+    document, etag, created_at, webhook_secret = stored
+    current = editable_fields(document, webhook_secret)
+    fields = revise(current)
+    if fields == current:
+        return StoredAgent(agent_id, document, etag, created_at)
+    now = utc_timestamp()
+    new_document, new_etag = _render(agent_id, fields, created_at, now)
+    with write_transaction():
+        written = db.execute_sql(UPDATE_IF_UNCHANGED, (
+            now, fields["is_active"], _search_text(fields), fields.get("webhook_secret"),
+            new_document, new_etag, namespace, agent_id, etag,
+        )).rowcount
+    return StoredAgent(agent_id, new_document, new_etag, created_at) if written else None
 
 
 def delete_agent(agent_id, etag_matches=None, namespace=DEFAULT_NAMESPACE):
     """Remove an agent; raises AgentNotFound, or AgentChanged on an If-Match mismatch."""
     with write_transaction():
-        _locked_agent(agent_id, etag_matches, namespace)
-        Agent.delete().where((Agent.namespace == namespace) & (Agent.id == agent_id)).execute()
+        _checked_agent(agent_id, etag_matches, namespace)
+        db.execute_sql(DELETE_AGENT, (namespace, agent_id))
 
 
-def _locked_agent(agent_id, etag_matches, namespace):
-    agent = Agent.get_or_none((Agent.namespace == namespace) & (Agent.id == agent_id))
-    if agent is None:
+def _checked_agent(agent_id, etag_matches, namespace):
+    row = db.execute_sql(SELECT_EDITABLE, (namespace, agent_id)).fetchone()
+    if row is None:
         raise AgentNotFound(agent_id)
-    if etag_matches is not None and not etag_matches(agent.etag):
+    if etag_matches is not None and not etag_matches(row[1]):
         raise AgentChanged(agent_id)
-    return agent
+    return row
