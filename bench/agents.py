@@ -9,12 +9,14 @@ import requests
 import models
 from schemas import AGENT
 
+# Business, domain, language, and the departments its agents transfer callers to: each
+# business's agents share a tool, as they do in production.
 BUSINESSES = (
-    ("Acme Telecom", "acme-telecom.example", "nl"),
-    ("Noordzee Verzekeringen", "noordzee.example", "nl"),
-    ("Brightside Dental", "brightside.example", "en"),
-    ("Hanse Logistik", "hanse-logistik.example", "de"),
-    ("Lakeview Property Management", "lakeview.example", "en-US"),
+    ("Acme Telecom", "acme-telecom.example", "nl", ("billing", "support", "sales")),
+    ("Noordzee Verzekeringen", "noordzee.example", "nl", ("claims", "policies")),
+    ("Brightside Dental", "brightside.example", "en", ("front desk", "billing")),
+    ("Hanse Logistik", "hanse-logistik.example", "de", ("dispatch", "customs", "billing")),
+    ("Lakeview Property Management", "lakeview.example", "en-US", ("maintenance", "leasing")),
 )
 ROLES = ("Support", "Sales", "Scheduling", "Billing", "After-hours")
 PROMPT_LENGTH = 600
@@ -42,7 +44,7 @@ def agent_name(index):
 
 def agent_body(index):
     """The POST body of agent number `index`: every config filled in, as production agents are."""
-    business, domain, language = BUSINESSES[index % len(BUSINESSES)]
+    business, domain, language, departments = BUSINESSES[index % len(BUSINESSES)]
     role = ROLES[index // len(BUSINESSES) % len(ROLES)]
     return {
         "name": agent_name(index),
@@ -76,7 +78,10 @@ def agent_body(index):
                         "description": "Transfer the caller to a human colleague.",
                         "parameters": {
                             "type": "object",
-                            "properties": {"department": {"type": "string"}},
+                            "properties": {
+                                "department": {"type": "string", "enum": list(departments)},
+                                "reason": {"type": "string", "maxLength": 500},
+                            },
                             "required": ["department"],
                         },
                     },
