@@ -33,7 +33,9 @@ def markdown(rows, options, started, command):
         f"Measured {started:%Y-%m-%d %H:%M} UTC with `{command}` on {_machine()}. "
         f"wrk with {THREADS} threads and {options.connections} connections; each scenario "
         f"warms every server up for {options.warm_up} s, then runs {options.rounds} round(s) "
-        f"of {options.duration} s on each in turn (p50: median of the rounds; p99: the worst); "
+        f"of {options.duration} s on each in turn, and each server's figures are those of its "
+        "fastest round (a busy machine only ever slows a round down); requests, failures and "
+        "memory count every round. "
         "gunicorn with the repository's gunicorn.conf.py and 2 sync workers on 127.0.0.1. "
         f"The service runs on a fresh SQLite file (WAL, synchronous=FULL) holding "
         f"{options.agents:,} agents POSTed through its API before the runs; the floor is a bare "
@@ -64,8 +66,8 @@ def markdown(rows, options, started, command):
         "",
         "## Raw figures",
         "",
-        "| Scenario | Server | Agents | Requests | req/s | p50 ms | p99 ms | CPU µs/req "
-        "| Non-2xx | Socket errors | Peak RSS/worker MB |",
+        "| Scenario | Server | Agents | Requests (all rounds) | req/s | p50 ms | p99 ms "
+        "| CPU µs/req | Non-2xx | Socket errors | Peak RSS/worker MB |",
         "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for row in rows:
