@@ -1,4 +1,4 @@
-"""`python -m bench [--quick]`: the service and the framework floor under the same load.
+"""Benchmark the service against the framework floor: `bench/run [--quick]` (bench/README.md).
 
 Both run under `gunicorn` with the repository's gunicorn.conf.py and two sync workers on
 127.0.0.1; the service on a fresh SQLite file seeded through its API, the floor with constant
@@ -48,7 +48,7 @@ def parse_options(argv):
     parser.add_argument("--agents", type=int, help="agents seeded through the API (1000; quick 50)")
     parser.add_argument("--scale-agents", type=int,
                         help="agents in the scale runs, 0 for none (100000; quick 0)")
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--connections", type=int, default=32, help="wrk's connections (32)")
     parser.add_argument("--output", type=Path,
                         help="where the markdown goes (bench/results.md; quick: nowhere)")
     options = parser.parse_args(argv)

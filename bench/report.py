@@ -111,16 +111,25 @@ class _Figures:
         peak_rss = max(row.run.peak_rss_mb for row in service_rows)
         failures = sum(row.run.non_2xx + row.run.socket_errors for row in self.rows)
         yield "GET one ≥ 0.70 of the floor", f"{self.ratio('get_one'):.2f}", self.ratio("get_one") >= 0.7
-        yield "GET one p99 < 25 ms", f"{get_one.p99_ms:.1f} ms", get_one.p99_ms < 25
+        floor_p99 = self.floor("get_one").p99_ms
+        yield (
+            "GET one p99 < 25 ms",
+            f"{get_one.p99_ms:.1f} ms (floor {floor_p99:.1f} ms)",
+            get_one.p99_ms < 25,
+        )
         yield "List page ≥ 0.25 of the floor", f"{self.ratio('list_page'):.2f}", self.ratio("list_page") >= 0.25
         scale = [row for row in service_rows if row.stored != self.agents]
         for row in scale:
-            own = row.run.requests_per_second / self.service(row.script).requests_per_second
+            small = self.service(row.script)
+            own = row.run.requests_per_second / small.requests_per_second
+            # The inverse ratio of CPU per request says the same with less noise from the machine.
+            cpu = small.cpu_us_per_request / row.run.cpu_us_per_request
             label = f"{row.scenario} at {row.stored:,} agents vs at {self.agents:,}"
+            measured = f"{own:.2f} (by CPU per request {cpu:.2f})"
             if row.script == "list_page":
-                yield f"{label} ≥ 0.90", f"{own:.2f}", own >= 0.9
+                yield f"{label} ≥ 0.90", measured, own >= 0.9
             else:
-                yield f"{label} (no target)", f"{own:.2f}", True
+                yield f"{label} (no target)", measured, True
         yield "POST ≥ 0.15 of the floor", f"{self.ratio('post'):.2f}", self.ratio("post") >= 0.15
         yield "PATCH ≥ 0.12 of the floor", f"{self.ratio('patch'):.2f}", self.ratio("patch") >= 0.12
         yield "CPU per GET one ≤ 1.45 × the floor's", f"{cpu_ratio:.2f}", cpu_ratio <= 1.45
