@@ -36,11 +36,9 @@ def create_app(test_config=None):
 
 
 def _open_database():
-    # One connection per worker thread, opened at its first API request and kept: opening
-    # costs more than most requests, and closing the last connection to a WAL file checkpoints
-    # it. Liveness, readiness and the documentation never need it.
-    if models.db.is_closed() and request.blueprint == agents.bp.name:
-        models.db.connect()
+    # Liveness, readiness and the documentation never need the database.
+    if request.blueprint == agents.bp.name:
+        models.open_connection()
 
 
 @click.command("init-db")

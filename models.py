@@ -8,6 +8,7 @@ import fcntl
 import hashlib
 import json
 import os
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -133,6 +134,34 @@ def database_is_ready():
         return True
     except Exception:  # any failure to open or read means not ready
         return False
+
+
+def open_connection():
+    """Give this thread an open connection to the database file, kept from request to request.
+
+    Opening one costs more than most requests, and closing the last connection to a WAL file
+    checkpoints it, so it stays open; but once the path no longer names the file it was opened
+    on (moved, deleted or replaced), or the file has become read-only or writable since, it is
+    closed and the path opened again, as a connection opened for this request would be.
+    """
+    if not db.is_closed():
+        if _file_identity() == getattr(_connected_file, "identity", None):
+            return
+        db.close()
+    db.connect()
+    _connected_file.identity = _file_identity()
+
+
+# The file each thread's connection was opened on: device, inode, and whether it was writable.
+_connected_file = threading.local()
+
+
+def _file_identity():
+    try:
+        status = os.stat(db.database)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino, os.access(db.database, os.W_OK)
 
 
 @contextmanager
