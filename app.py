@@ -35,7 +35,6 @@ def create_app(test_config=None):
     app.before_request(start_request)
     app.after_request(finish_request)
     app.before_request(_open_database)
-    app.teardown_request(_close_database)
     app.before_request(require_api_key)
 
     app.register_blueprint(agents.bp, url_prefix=app.config["URL_PREFIX"] or None)
@@ -58,9 +57,4 @@ def _open_database():
     # Liveness, readiness and the documentation never need the request's connection: /readyz
     # opens its own, so that it can answer 503 when the database cannot be opened.
     if request.blueprint not in DATABASE_FREE_BLUEPRINTS:
-        models.db.connect(reuse_if_open=True)
-
-
-def _close_database(exception):
-    if not models.db.is_closed():
-        models.db.close()
+        models.open_connection()

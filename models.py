@@ -14,11 +14,13 @@ import os
 import re
 import shutil
 import sqlite3
+import threading
 import time
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 from peewee import (
     BooleanField,
@@ -30,7 +32,6 @@ from peewee import (
     OperationalError,
     SqliteDatabase,
     TextField,
-    Tuple,
     chunked,
 )
 
@@ -277,14 +278,9 @@ def prepare_database():
     path = db.database
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     # Several gunicorn workers start at once; only one may switch a new file to WAL and
-    # migrate it, so they take turns on a lock file beside the database.
-    with open(f"{path}.lock", "a") as lock_file:
-        fcntl.flock(lock_file, fcntl.LOCK_EX)
-        try:
-            with db.connection_context():
-                migrate()
-        finally:
-            fcntl.flock(lock_file, fcntl.LOCK_UN)
+    # create its tables, so they take turns on the lock file beside the database.
+    with _lock_file(path), db.connection_context():
+        migrate()
 
 
 def schema_version():
@@ -307,17 +303,21 @@ def migrate():
 
 
 def database_is_ready():
-    """True when the database file can be opened, read and written, at the expected version."""
+    """True when the database file can be opened, read and written, at the expected version.
+
+    The check uses a connection of its own, so a worker's kept connection is left as it is.
+    """
+    probe = SqliteDatabase(db.database, pragmas=PRAGMAS, autoconnect=False)
     try:
-        with db.connection_context():
-            db.execute_sql("BEGIN IMMEDIATE")
+        with probe.connection_context():
+            probe.execute_sql("BEGIN IMMEDIATE")
             try:
                 # Rewriting the version in place is the cheapest write there is, and the
                 # rollback keeps it from ever reaching the disk.
-                version = schema_version()
-                db.execute_sql(f"PRAGMA user_version = {version}")
+                version = probe.execute_sql("PRAGMA user_version").fetchone()[0]
+                probe.execute_sql(f"PRAGMA user_version = {version}")
             finally:
-                db.execute_sql("ROLLBACK")
+                probe.execute_sql("ROLLBACK")
     except DatabaseError:
         return False
     return version == SCHEMA_VERSION and _has_room()
@@ -329,11 +329,56 @@ def _has_room():
     return shutil.disk_usage(folder).free >= MIN_FREE_BYTES
 
 
+def open_connection():
+    """Give this thread an open connection to the database file, kept from request to request.
+
+    Opening one costs more than most requests, and closing the last connection to a WAL file
+    checkpoints it, so it stays open; but once the path no longer names the file it was opened
+    on (moved, deleted or replaced), or the file has become read-only or writable since, it is
+    closed and the path opened again, as a connection opened for this request would be.
+    """
+    if not db.is_closed():
+        if _file_identity() == getattr(_connected_file, "identity", None):
+            return
+        db.close()
+    db.connect()
+    _connected_file.identity = _file_identity()
+
+
+# The file each thread's connection was opened on: device, inode, and whether it was writable.
+_connected_file = threading.local()
+
+
+def _file_identity():
+    try:
+        status = os.stat(db.database)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino, os.access(db.database, os.W_OK)
+
+
 @contextmanager
 def write_transaction():
-    """A transaction that takes SQLite's write lock up front, so it never fails half-way."""
-    with db.atomic("IMMEDIATE") as transaction:
+    """A transaction that takes SQLite's write lock up front, so it never fails half-way.
+
+    Writers first queue on the lock file beside the database. SQLite makes a writer that finds
+    the database locked sleep and retry (1, 2, 5, 10 ms and longer), so workers writing at once
+    would spend most of their time asleep; a blocked flock wakes the moment it is released.
+    """
+    if db.in_transaction():
+        with db.atomic() as savepoint:
+            yield savepoint
+        return
+    with _lock_file(db.database), db.atomic("IMMEDIATE") as transaction:
         yield transaction
+
+
+@contextmanager
+def _lock_file(database_path):
+    """Hold the exclusive lock on `<database>.lock`; closing the file releases it."""
+    with open(f"{database_path}.lock", "a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        yield
 
 
 
@@ -423,48 +468,89 @@ def _search_text(fields):
     return "\n".join(filter(None, (fields["name"], fields.get("business_name")))).casefold()
 
 
-def editable_fields(agent):
-    """The stored agent as the writable fields a client could send, secret included."""
-    fields = json.loads(agent.document)
+def editable_fields(document, webhook_secret):
+    """A stored agent as the writable fields a client could send, secret included."""
+    fields = json.loads(document)
     for key in READ_ONLY_FIELDS:
         fields.pop(key, None)
-    if agent.webhook_secret is not None:
-        fields["webhook_secret"] = agent.webhook_secret
+    if webhook_secret is not None:
+        fields["webhook_secret"] = webhook_secret
     return fields
 
 
 
 
+class StoredAgent(NamedTuple):
+    """An agent as the routes answer with it: response-ready JSON and the ETag of that JSON."""
+
+    id: str
+    document: str
+    etag: str
+
+
+# The read path runs the same few statements all day, so they are written out once here
+# rather than built by the query builder on every request.
+SELECT_AGENT = 'SELECT "id", "document", "etag" FROM "agent" WHERE "namespace" = ? AND "id" = ?'
+SELECT_DOCUMENTS = 'SELECT "document" FROM "agent" WHERE "namespace" = ?'
+NEWEST_FIRST = ' ORDER BY "created_at" DESC, "id" DESC'
+
+
 def get_agent(agent_id, namespace=DEFAULT_NAMESPACE):
     """The stored agent with that id; raises AgentNotFound."""
-    agent = (
-        Agent.select(Agent.id, Agent.document, Agent.etag)
-        .where((Agent.namespace == namespace) & (Agent.id == agent_id))
-        .first()
-    )
-    if agent is None:
+    row = db.execute_sql(SELECT_AGENT, (namespace, agent_id)).fetchone()
+    if row is None:
         raise AgentNotFound(agent_id)
-    return agent
+    return StoredAgent(*row)
 
 
 def list_agents(limit=None, after=None, is_active=None, query=None, namespace=DEFAULT_NAMESPACE):
-    """Agents newest first, `limit` of them (all when None) after the (created_at, id) `after`."""
-    select = Agent.select(Agent.id, Agent.created_at, Agent.document).where(
-        Agent.namespace == namespace
-    )
+    """The stored JSON of agents newest first, `limit` (all when None) after `after`.
+
+    `after` is the (created_at, id) of the last agent of the previous page. Only the documents
+    are fetched: every other column would cost a Python string per row for nothing.
+    """
+    sql = [SELECT_DOCUMENTS]
+    params = [namespace]
     if is_active is not None:
-        select = select.where(Agent.is_active == is_active)
+        sql.append(' AND "is_active" = ?')
+        params.append(is_active)
     if query:
-        select = select.where(Agent.search_text.contains(query.casefold()))
+        sql.append(""" AND "search_text" LIKE ? ESCAPE '\\'""")
+        params.append(f"%{_escape_like(query.casefold())}%")
     if after is not None:
-        # A row-value comparison lets SQLite start the index scan at the cursor.
-        select = select.where(Tuple(Agent.created_at, Agent.id) < Tuple(*after))
-    select = select.order_by(Agent.created_at.desc(), Agent.id.desc())
+        # A row value, unlike the equivalent OR, lets SQLite start the index scan at the cursor.
+        sql.append(' AND ("created_at", "id") < (?, ?)')
+        params.extend(after)
+    sql.append(NEWEST_FIRST)
     if limit is not None:
-        select = select.limit(limit)
-    return list(select)
+        sql.append(" LIMIT ?")
+        params.append(limit)
+    return [row[0] for row in db.execute_sql("".join(sql), params)]
 
 
+def _escape_like(text):
+    return text.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")
+
+
+
+
+INSERT_AGENT = (
+    'INSERT INTO "agent" ("namespace", "id", "created_at", "updated_at", "is_active", '
+    '"search_text", "webhook_secret", "document", "etag") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'
+)
+SELECT_EDITABLE = (
+    'SELECT "document", "etag", "created_at", "webhook_secret" FROM "agent" '
+    'WHERE "namespace" = ? AND "id" = ?'
+)
+UPDATE_IF_UNCHANGED = (
+    'UPDATE "agent" SET "updated_at" = ?, "is_active" = ?, "search_text" = ?, '
+    '"webhook_secret" = ?, "document" = ?, "etag" = ? '
+    'WHERE "namespace" = ? AND "id" = ? AND "etag" = ?'
+)
+DELETE_AGENT = 'DELETE FROM "agent" WHERE "namespace" = ? AND "id" = ?'
+# How often an update is revised again after other writers changed the agent under it, before
+# it revises and writes under the write lock instead.
+OPTIMISTIC_ATTEMPTS = 3
 
 
 def create_agent(fields, idempotency_key=None, fingerprint=None, namespace=DEFAULT_NAMESPACE):
@@ -479,19 +565,24 @@ def create_agent(fields, idempotency_key=None, fingerprint=None, namespace=DEFAU
             if earlier is not None:
                 return earlier, True
         now = _now(namespace)
-        agent = Agent.create(**_row(namespace, _new_id(namespace), fields, now, now))
+        agent_id = _new_id(namespace)
+        document, etag = _render(agent_id, fields, now, now)
+        db.execute_sql(INSERT_AGENT, (
+            namespace, agent_id, now, now, fields["is_active"], _search_text(fields),
+            fields.get("webhook_secret"), document, etag,
+        ))
         if idempotency_key is not None:
             IdempotencyRecord.create(
                 namespace=namespace,
                 key=idempotency_key,
                 fingerprint=fingerprint,
-                agent_id=agent.id,
-                document=agent.document,
-                etag=agent.etag,
+                agent_id=agent_id,
+                document=document,
+                etag=etag,
                 status=201,
                 created=time.time(),
             )
-    return agent, False
+    return StoredAgent(agent_id, document, etag), False
 
 
 def _idempotent_replay(namespace, key, fingerprint):
@@ -505,40 +596,59 @@ def _idempotent_replay(namespace, key, fingerprint):
         return None
     if record.fingerprint != fingerprint:
         raise IdempotencyKeyReused(key)
-    return Agent(id=record.agent_id, document=record.document, etag=record.etag)
+    return StoredAgent(record.agent_id, record.document, record.etag)
 
 
 def update_agent(agent_id, revise, etag_matches=None, namespace=DEFAULT_NAMESPACE):
-    """Replace an agent's fields with `revise(current_fields)`, read and written in one lock.
+    """Replace an agent's fields with `revise(current_fields)`, as one read-revise-write.
 
     `etag_matches`, when given, must accept the stored ETag or AgentChanged is raised. When the
     revised fields equal the stored ones nothing is written and `updated_at` stays.
+
+    Revising (validating, mostly) takes longer than writing, so it runs outside the write lock:
+    the write then applies only if the agent still has the ETag it was revised from, and
+    otherwise the update starts again from the newer agent, as if it had waited for the lock.
     """
+    for _ in range(OPTIMISTIC_ATTEMPTS):
+        updated = _revise_and_write(agent_id, revise, etag_matches, namespace)
+        if updated is not None:
+            return updated
     with write_transaction():
-        agent = _locked_agent(agent_id, etag_matches, namespace)
-        current = editable_fields(agent)
-        fields = revise(current)
-        if fields == current:
-            return agent
-        row = _row(namespace, agent_id, fields, agent.created_at, _now(namespace))
-        Agent.update(**row).where((Agent.namespace == namespace) & (Agent.id == agent_id)).execute()
-    return Agent(id=agent_id, document=row["document"], etag=row["etag"])
+        return _revise_and_write(agent_id, revise, etag_matches, namespace)
+
+
+def _revise_and_write(agent_id, revise, etag_matches, namespace):
+    """The updated agent, or None when another writer changed it after it was read."""
+    stored = _checked_agent(agent_id, etag_matches, namespace)
+    document, etag, created_at, webhook_secret = stored
+    current = editable_fields(document, webhook_secret)
+    fields = revise(current)
+    if fields == current:
+        return StoredAgent(agent_id, document, etag)
+    now = _now(namespace)
+    new_document, new_etag = _render(agent_id, fields, created_at, now)
+    with write_transaction():
+        written = db.execute_sql(UPDATE_IF_UNCHANGED, (
+            now, fields["is_active"], _search_text(fields), fields.get("webhook_secret"),
+            new_document, new_etag, namespace, agent_id, etag,
+        )).rowcount
+    return StoredAgent(agent_id, new_document, new_etag) if written else None
 
 
 def delete_agent(agent_id, etag_matches=None, namespace=DEFAULT_NAMESPACE):
     """Remove an agent; raises AgentNotFound, or AgentChanged on an If-Match mismatch."""
     with write_transaction():
-        _locked_agent(agent_id, etag_matches, namespace)
-        Agent.delete().where((Agent.namespace == namespace) & (Agent.id == agent_id)).execute()
+        _checked_agent(agent_id, etag_matches, namespace)
+        db.execute_sql(DELETE_AGENT, (namespace, agent_id))
 
 
-def _locked_agent(agent_id, etag_matches, namespace):
-    agent = Agent.get_or_none((Agent.namespace == namespace) & (Agent.id == agent_id))
-    if agent is None:
+def _checked_agent(agent_id, etag_matches, namespace):
+    row = db.execute_sql(SELECT_EDITABLE, (namespace, agent_id)).fetchone()
+    if row is None:
         raise AgentNotFound(agent_id)
-    if etag_matches is not None and not etag_matches(agent.etag):
+    if etag_matches is not None and not etag_matches(row[1]):
         raise AgentChanged(agent_id)
-    return agent
+    return row
 
 
 def reset_namespace(namespace=DEFAULT_NAMESPACE, seed=None):

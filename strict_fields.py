@@ -6,6 +6,8 @@ Nothing is coerced: `"true"`, `1`, `600.0` and `"600"` are rejected where the co
 boolean or an integer.
 """
 
+import functools
+import json
 import math
 import re
 from datetime import datetime
@@ -185,6 +187,26 @@ def utc_timestamp(value):
 
 def json_schema(value):
     """The value must itself be a JSON Schema valid under the 2020-12 meta-schema."""
+    text = json.dumps(value)
+    if len(text) > REMEMBERED_SCHEMA_LENGTH:
+        _check_schema(value)
+    else:
+        _check_schema_text(text)
+
+
+# Checking against the meta-schema takes about a millisecond, most of a tool's validation;
+# agents share tools, and every PATCH checks the stored ones again. So the JSON text of schemas
+# found valid is remembered (an invalid one raises, and lru_cache keeps no exceptions).
+REMEMBERED_SCHEMAS = 256
+REMEMBERED_SCHEMA_LENGTH = 16_384
+
+
+@functools.lru_cache(maxsize=REMEMBERED_SCHEMAS)
+def _check_schema_text(text):
+    _check_schema(json.loads(text))
+
+
+def _check_schema(value):
     try:
         Draft202012Validator.check_schema(value)
     except SchemaError as error:

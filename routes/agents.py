@@ -25,18 +25,18 @@ def list_all():
     """List agents, newest first; all of them, or one page when `limit` is given."""
     query = LIST_QUERY.load(request.args.to_dict())
     limit = query.get("limit")
-    agents = models.list_agents(
+    documents = models.list_agents(
         limit=None if limit is None else limit + 1,
         after=_decode_cursor(query["cursor"]) if "cursor" in query else None,
         is_active=query.get("is_active"),
         query=query.get("q"),
         namespace=_namespace(),
     )
-    has_more = limit is not None and len(agents) > limit
-    page = agents[:limit]
+    has_more = limit is not None and len(documents) > limit
+    page = documents[:limit]
     next_cursor = _encode_cursor(page[-1]) if has_more else None
     body = '{"agents":[%s],"has_more":%s,"next_cursor":%s}' % (
-        ",".join(agent.document for agent in page),
+        ",".join(page),
         "true" if has_more else "false",
         json.dumps(next_cursor),
     )
@@ -126,8 +126,10 @@ def _fingerprint(body):
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _encode_cursor(agent):
-    position = f"{agent.created_at}|{agent.id}".encode()
+def _encode_cursor(document):
+    """The position of the agent in `document`, read back from the JSON stored for it."""
+    agent = json.loads(document)
+    position = f"{agent['created_at']}|{agent['id']}".encode()
     return base64.urlsafe_b64encode(position).decode().rstrip("=")
 
 

@@ -18,16 +18,18 @@ LISTENING = re.compile(r"Listening at: (http://127\.0\.0\.1:\d+)")
 class LiveServer:
     """Starts `gunicorn 'app:create_app()'` from the repository root, as users do.
 
-    With `console=True` it starts `agents-api serve` instead. The server runs in its own process
+    With `console=True` it starts `agents-api serve` instead; `app` names another application to
+    serve under the same gunicorn configuration. The server runs in its own process
     group, so `kill()` can take down the master and every worker at once, as a crash would.
     """
 
     def __init__(self, database_path, workers=2, console=False, log_path=None, arguments=(),
-                 **environment):
+                 app="app:create_app()", **environment):
         self.database_path = Path(database_path)
         self.workers = workers
         self.console = console
         self.arguments = list(arguments)
+        self.app = app
         self.environment = environment
         self.log_path = Path(log_path or self.database_path.with_suffix(".log"))
         self.process = None
@@ -37,7 +39,7 @@ class LiveServer:
         if self.console:
             return [str(Path(sys.executable).with_name("agents-api")), "serve",
                     "--bind", "127.0.0.1:0", "--workers", str(self.workers), *self.arguments]
-        return [sys.executable, "-m", "gunicorn", "app:create_app()",
+        return [sys.executable, "-m", "gunicorn", self.app,
                 "--bind", "127.0.0.1:0", "--workers", str(self.workers)]
 
     def start(self, timeout=30):

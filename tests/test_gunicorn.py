@@ -27,3 +27,20 @@ def test_agents_written_through_gunicorn_are_on_disk_in_sqlite(live_server):
         row = connection.execute("SELECT id FROM agent WHERE id = ?", (agent_id,)).fetchone()
     assert row == (agent_id,)
     assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_every_worker_serves_the_latest_version_after_an_update(live_server):
+    created = requests.post(f"{live_server.url}/agents", json=VALID_AGENT, timeout=5).json()
+    agent_id = created["agent"]["id"]
+    # Both workers hold their connection open from earlier requests; each must still read
+    # what the other committed, at once.
+    for round_number in range(10):
+        name = f"Renamed {round_number}"
+        patched = requests.patch(
+            f"{live_server.url}/agents/{agent_id}", json={"name": name}, timeout=5
+        )
+        assert patched.status_code == 200
+        for _ in range(4):
+            fetched = requests.get(f"{live_server.url}/agents/{agent_id}", timeout=5)
+            assert fetched.json()["agent"]["name"] == name
+            assert fetched.headers["ETag"] == patched.headers["ETag"]

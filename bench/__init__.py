@@ -1,0 +1,1 @@
+"""The benchmark: the service against the framework floor under gunicorn and wrk (`bench/run`)."""

@@ -1,0 +1,16 @@
+-- PATCH /agents/{id}: a random merge patch on a random agent.
+-- Arguments: the file of ids, the file of JSON patches.
+dofile("report.lua")
+local ids, patches
+local headers = {["Content-Type"] = "application/merge-patch+json"}
+
+function init(args)
+   seed_random()
+   ids = read_lines(args[1])
+   patches = read_lines(args[2])
+end
+
+function request()
+   return wrk.format("PATCH", "/agents/" .. ids[math.random(#ids)], headers,
+                     patches[math.random(#patches)])
+end

@@ -1,0 +1,157 @@
+"""The benchmark's results as markdown: ratios to the floor, the targets, and the raw figures."""
+
+import os
+import platform
+import subprocess
+from dataclasses import dataclass
+
+from bench.load import THREADS, Run, wrk_path
+
+
+@dataclass
+class Row:
+    """One run: which scenario, against which server, with how many agents stored."""
+
+    scenario: str
+    script: str
+    server: str
+    stored: int
+    run: Run
+
+
+def all_answered(rows):
+    """True when no run saw a non-2xx answer or a socket error."""
+    return all(row.run.non_2xx == 0 and row.run.socket_errors == 0 for row in rows)
+
+
+def markdown(rows, options, started, command):
+    """The whole results document."""
+    figures = _Figures(rows, options.agents)
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Measured {started:%Y-%m-%d %H:%M} UTC with `{command}` on {_machine()}. "
+        f"wrk with {THREADS} threads and {options.connections} connections; each scenario "
+        f"warms every server up for {options.warm_up} s, then runs {options.rounds} round(s) "
+        f"of {options.duration} s on each in turn, and each server's figures are those of its "
+        "fastest round (a busy machine only ever slows a round down); requests, failures and "
+        "memory count every round. "
+        "gunicorn with the repository's gunicorn.conf.py and 2 sync workers on 127.0.0.1. "
+        f"The service runs on a fresh SQLite file (WAL, synchronous=FULL) holding "
+        f"{options.agents:,} agents POSTed through its API before the runs; the floor is a bare "
+        "Flask app (bench/floor_app.py) answering the same routes with the service's own bodies "
+        "as constants. Every figure below comes from this one run.",
+        "",
+        "## Ratios to the floor",
+        "",
+        "| Scenario | Agents | Floor req/s | Service req/s | Ratio | Floor CPU µs/req "
+        "| Service CPU µs/req | CPU ratio |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for row in rows:
+        if row.server == "floor":
+            continue
+        floor = figures.floor(row.script)
+        lines.append(
+            f"| {row.scenario} | {row.stored:,} | {floor.requests_per_second:,.0f} "
+            f"| {row.run.requests_per_second:,.0f} "
+            f"| {row.run.requests_per_second / floor.requests_per_second:.2f} "
+            f"| {floor.cpu_us_per_request:.0f} | {row.run.cpu_us_per_request:.0f} "
+            f"| {row.run.cpu_us_per_request / floor.cpu_us_per_request:.2f} |"
+        )
+    lines += ["", "## Targets", "", "| Target | Measured | Met |", "|---|--:|---|"]
+    for label, measured, met in figures.targets():
+        lines.append(f"| {label} | {measured} | {'yes' if met else '**no**'} |")
+    lines += [
+        "",
+        "## Raw figures",
+        "",
+        "| Scenario | Server | Agents | Requests (all rounds) | req/s | p50 ms | p99 ms "
+        "| CPU µs/req | Non-2xx | Socket errors | Peak RSS/worker MB |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for row in rows:
+        run = row.run
+        lines.append(
+            f"| {row.scenario} | {row.server} | {row.stored:,} | {run.requests:,} "
+            f"| {run.requests_per_second:,.0f} | {run.p50_ms:.2f} | {run.p99_ms:.2f} "
+            f"| {run.cpu_us_per_request:.0f} | {run.non_2xx} | {run.socket_errors} "
+            f"| {run.peak_rss_mb:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+class _Figures:
+    """Look-ups into one run's rows."""
+
+    def __init__(self, rows, agents):
+        self.rows = rows
+        self.agents = agents
+
+    def floor(self, script):
+        return self._run("floor", script, self.agents)
+
+    def service(self, script, stored=None):
+        return self._run("service", script, stored or self.agents)
+
+    def _run(self, server, script, stored):
+        for row in self.rows:
+            if (row.server, row.script, row.stored) == (server, script, stored):
+                return row.run
+        return None
+
+    def ratio(self, script):
+        return self.service(script).requests_per_second / self.floor(script).requests_per_second
+
+    def targets(self):
+        """(label, measured, met) for every target the run can speak to."""
+        get_one = self.service("get_one")
+        cpu_ratio = get_one.cpu_us_per_request / self.floor("get_one").cpu_us_per_request
+        service_rows = [row for row in self.rows if row.server == "service"]
+        peak_rss = max(row.run.peak_rss_mb for row in service_rows)
+        failures = sum(row.run.non_2xx + row.run.socket_errors for row in self.rows)
+        yield "GET one ≥ 0.70 of the floor", f"{self.ratio('get_one'):.2f}", self.ratio("get_one") >= 0.7
+        floor_p99 = self.floor("get_one").p99_ms
+        yield (
+            "GET one p99 < 25 ms",
+            f"{get_one.p99_ms:.1f} ms (floor {floor_p99:.1f} ms)",
+            get_one.p99_ms < 25,
+        )
+        yield "List page ≥ 0.25 of the floor", f"{self.ratio('list_page'):.2f}", self.ratio("list_page") >= 0.25
+        scale = [row for row in service_rows if row.stored != self.agents]
+        for row in scale:
+            small = self.service(row.script)
+            own = row.run.requests_per_second / small.requests_per_second
+            # The inverse ratio of CPU per request says the same with less noise from the machine.
+            cpu = small.cpu_us_per_request / row.run.cpu_us_per_request
+            label = f"{row.scenario} at {row.stored:,} agents vs at {self.agents:,}"
+            measured = f"{own:.2f} (by CPU per request {cpu:.2f})"
+            if row.script == "list_page":
+                yield f"{label} ≥ 0.90", measured, own >= 0.9
+            else:
+                yield f"{label} (no target)", measured, True
+        yield "POST ≥ 0.15 of the floor", f"{self.ratio('post'):.2f}", self.ratio("post") >= 0.15
+        yield "PATCH ≥ 0.12 of the floor", f"{self.ratio('patch'):.2f}", self.ratio("patch") >= 0.12
+        yield "CPU per GET one ≤ 1.45 × the floor's", f"{cpu_ratio:.2f}", cpu_ratio <= 1.45
+        yield "Peak RSS per worker ≤ 60 MB", f"{peak_rss:.1f} MB", peak_rss <= 60
+        yield "Non-2xx answers and socket errors, all runs", str(failures), failures == 0
+
+
+def _machine():
+    wrk = subprocess.run([wrk_path(), "--version"], capture_output=True, text=True).stdout
+    wrk_version = wrk.split()[1] if wrk else "wrk"
+    return (
+        f"{os.cpu_count()} cores ({_cpu_model()}), Python {platform.python_version()}, "
+        f"wrk {wrk_version}"
+    )
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.machine()

@@ -1,0 +1,55 @@
+"""The benchmark still runs: `bench/run --quick` completes and writes a well-formed table.
+
+Speed itself is never asserted here; the figures live in bench/results.md.
+"""
+
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ("GET one", "GET list page (limit=100)", "POST", "PATCH", "90/10 mix")
+
+
+def test_the_quick_benchmark_completes_with_every_request_answered(tmp_path):
+    output = tmp_path / "results.md"
+    finished = subprocess.run(
+        [str(ROOT / "bench" / "run"), "--quick", "--output", str(output)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+
+    raw = _table(output.read_text(), "## Raw figures")
+    assert [(row["Scenario"], row["Server"]) for row in raw] == [
+        (scenario, server) for scenario in SCENARIOS for server in ("floor", "service")
+    ]
+    for row in raw:
+        assert int(row["Requests (all rounds)"].replace(",", "")) > 0
+        assert row["Non-2xx"] == "0"
+        assert row["Socket errors"] == "0"
+        assert float(row["Peak RSS/worker MB"]) > 0
+
+    ratios = _table(output.read_text(), "## Ratios to the floor")
+    assert [row["Scenario"] for row in ratios] == list(SCENARIOS)
+    for row in ratios:
+        assert float(row["Ratio"]) > 0
+        assert float(row["CPU ratio"]) > 0
+
+
+def _table(markdown, heading):
+    """The rows of the table that follows `heading`, as dicts keyed by its header."""
+    after = markdown.split(f"\n{heading}\n", 1)[1].lstrip("\n").splitlines()
+    lines = []
+    for line in after:
+        if not line.startswith("|"):
+            break
+        lines.append(line)
+    header = _cells(lines[0])
+    assert all(re.fullmatch(r"-+:?", cell) for cell in _cells(lines[1])), lines[1]
+    rows = [_cells(line) for line in lines[2:]]
+    assert all(len(cells) == len(header) for cells in rows), lines
+    return [dict(zip(header, cells)) for cells in rows]
+
+
+def _cells(line):
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]

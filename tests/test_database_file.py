@@ -1,0 +1,104 @@
+"""Workers keep their connection open, yet always serve the file that the path names now."""
+
+import contextlib
+import os
+import shutil
+import sqlite3
+import subprocess
+
+import pytest
+import requests
+
+from tests.conftest import VALID_AGENT
+from tests.live_server import LiveServer
+
+
+def create(url, name):
+    response = requests.post(f"{url}/agents", json={**VALID_AGENT, "name": name}, timeout=30)
+    assert response.status_code == 201, response.text
+    return response.json()["agent"]
+
+
+def status_of(url, agent):
+    return requests.get(f"{url}/agents/{agent['id']}", timeout=30).status_code
+
+
+def copy_database(source, target):
+    with contextlib.closing(sqlite3.connect(source)) as original, contextlib.closing(
+        sqlite3.connect(target)
+    ) as copy:
+        original.backup(copy)
+
+
+def test_a_database_file_replaced_while_serving_is_the_one_served_next(tmp_path):
+    path = tmp_path / "agents.db"
+    with LiveServer(path) as server:
+        kept = create(server.url, "In the backup")
+        copy_database(path, tmp_path / "backup.db")
+        dropped = create(server.url, "Only in the replaced file")
+        # Both workers have served requests, so both hold a connection to the old file.
+        assert all(status_of(server.url, dropped) == 200 for _ in range(6))
+
+        for suffix in ("-wal", "-shm"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+        os.replace(tmp_path / "backup.db", path)
+
+        assert all(status_of(server.url, dropped) == 404 for _ in range(6))
+        assert all(status_of(server.url, kept) == 200 for _ in range(6))
+        create(server.url, "Written to the restored file")
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        names = {row[0] for row in connection.execute("SELECT json_extract(document, '$.name') FROM agent")}
+    assert names == {"In the backup", "Written to the restored file"}
+
+
+def test_a_moved_database_folder_is_not_served_and_is_served_again_once_back(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    with LiveServer(folder / "agents.db") as server:
+        agent = create(server.url, "Before the move")
+        assert all(status_of(server.url, agent) == 200 for _ in range(6))
+
+        folder.rename(tmp_path / "moved-away")
+        try:
+            assert all(status_of(server.url, agent) != 200 for _ in range(6))
+            assert not folder.exists()
+        finally:
+            (tmp_path / "moved-away").rename(folder)
+
+        assert all(status_of(server.url, agent) == 200 for _ in range(6))
+        create(server.url, "After the move")
+
+
+@contextlib.contextmanager
+def read_only(path):
+    """The file refuses writes: by its mode, or for root (whom modes do not stop) immutable."""
+    if os.geteuid() != 0:
+        path.chmod(0o444)
+        try:
+            yield
+        finally:
+            path.chmod(0o644)
+        return
+    if shutil.which("chattr") is None:
+        pytest.skip("chattr is needed to make a file read-only for root")
+    made = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot make the file immutable here (chattr: {made.stderr.strip()})")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_writes_refused_by_a_read_only_file_succeed_again_once_it_is_writable(tmp_path):
+    with LiveServer(tmp_path / "agents.db", workers=2) as server:
+        agent = create(server.url, "Before the fault")
+        with read_only(server.database_path):
+            for _ in range(6):
+                refused = requests.post(f"{server.url}/agents", json=VALID_AGENT, timeout=30)
+                assert refused.status_code != 201
+            assert status_of(server.url, agent) == 200
+
+        # Every worker, including one that first connected while the file was read-only.
+        for number in range(6):
+            create(server.url, f"After the fault {number}")
