@@ -1,5 +1,10 @@
 """Fixtures: a fresh app on its own SQLite file, its test client and CLI runner, in test mode too."""
 
+import contextlib
+import os
+import shutil
+import subprocess
+
 import pytest
 
 from app import create_app
@@ -133,3 +138,24 @@ def assert_valid_as_stored(agent):
     """A stored agent, as served, passes the API's own validation unchanged."""
     fields = {key: value for key, value in agent.items() if key not in READ_ONLY_FIELDS}
     assert AGENT.load(fields) == fields, agent["id"]
+
+
+@contextlib.contextmanager
+def read_only(path):
+    """The file refuses writes: by its mode, or for root (whom modes do not stop) immutable."""
+    if os.geteuid() != 0:
+        path.chmod(0o444)
+        try:
+            yield
+        finally:
+            path.chmod(0o644)
+        return
+    if shutil.which("chattr") is None:
+        pytest.skip("chattr is needed to make a file read-only for root")
+    made = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot make the file immutable here (chattr: {made.stderr.strip()})")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)

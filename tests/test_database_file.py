@@ -2,14 +2,11 @@
 
 import contextlib
 import os
-import shutil
 import sqlite3
-import subprocess
 
-import pytest
 import requests
 
-from tests.conftest import VALID_AGENT
+from tests.conftest import VALID_AGENT, read_only
 from tests.live_server import LiveServer
 
 
@@ -69,25 +66,6 @@ def test_a_moved_database_folder_is_not_served_and_is_served_again_once_back(tmp
         create(server.url, "After the move")
 
 
-@contextlib.contextmanager
-def read_only(path):
-    """The file refuses writes: by its mode, or for root (whom modes do not stop) immutable."""
-    if os.geteuid() != 0:
-        path.chmod(0o444)
-        try:
-            yield
-        finally:
-            path.chmod(0o644)
-        return
-    if shutil.which("chattr") is None:
-        pytest.skip("chattr is needed to make a file read-only for root")
-    made = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
-    if made.returncode != 0:
-        pytest.skip(f"cannot make the file immutable here (chattr: {made.stderr.strip()})")
-    try:
-        yield
-    finally:
-        subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
 def test_writes_refused_by_a_read_only_file_succeed_again_once_it_is_writable(tmp_path):

@@ -4,7 +4,6 @@ Each fault answers 503 in the contract's error shape and changes nothing; when t
 mended the same server serves again, and the file passes SQLite's integrity check.
 """
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -14,7 +13,7 @@ import pytest
 import requests
 
 import models
-from tests.conftest import VALID_AGENT
+from tests.conftest import VALID_AGENT, read_only
 from tests.live_server import LiveServer
 
 UNAVAILABLE = {
@@ -55,23 +54,6 @@ def assert_sound(server, expected_agents):
     assert models.check_database(str(server.database_path))["integrity"] == ["ok"]
 
 
-@contextlib.contextmanager
-def read_only(path):
-    """The file refuses writes: by its mode, or for root (whom modes do not stop) immutable."""
-    if os.geteuid() != 0:
-        path.chmod(0o444)
-        try:
-            yield
-        finally:
-            path.chmod(0o644)
-        return
-    made = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
-    if made.returncode != 0:
-        pytest.skip(f"cannot make the file immutable here (chattr: {made.stderr.strip()})")
-    try:
-        yield
-    finally:
-        subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
 def test_a_read_only_database_file_refuses_writes_with_503_and_keeps_serving_reads(tmp_path):
