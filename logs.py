@@ -11,7 +11,7 @@ import time
 import uuid
 
 from flask import g, request
-from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 from config import ENV_PREFIX, ConfigError
 
@@ -40,7 +40,9 @@ class StderrHandler(logging.StreamHandler):
 
 def json_formatter():
     """The one log format: a JSON object with time (UTC), level, logger, pid, message and extras."""
-    return JsonFormatter(FIELDS, rename_fields=RENAMED, timestamp="time")
+    # The orjson flavour: an access line is written on every request, and this one costs well
+    # under half of the standard-library-json formatter's time.
+    return OrjsonFormatter(FIELDS, rename_fields=RENAMED, timestamp="time")
 
 
 def configure_logging(level):
@@ -53,6 +55,11 @@ def configure_logging(level):
             f"{ENV_PREFIX}LOG_LEVEL must be a level such as info or warning, not {level!r}."
         ) from None
     logger.propagate = False
+    # What no line shows, logging need not find out: the calling source line and the thread
+    # (the logging HOWTO's "Optimization" settings).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     if not logger.handlers:
         handler = StderrHandler()
         handler.setFormatter(json_formatter())
