@@ -389,15 +389,6 @@ def utc_timestamp():
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
-def is_timestamp(text):
-    """True for text in the stored timestamp form, 2025-12-13T10:00:00.000Z."""
-    try:
-        datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
-    except ValueError:
-        return False
-    return len(text) == 24
-
-
 def seeded_id(seed, counter):
     """The `counter`th id of a seeded namespace: a lowercase UUIDv4 that depends on nothing else."""
     digest = hashlib.sha256(f"{seed}:{counter}".encode()).digest()

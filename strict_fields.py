@@ -170,13 +170,17 @@ def canonical_uuid(value):
         raise ValidationError("must be a lowercase UUID such as 2f1c0a4e-6f7b-4d8e-9a51-3c2b1d0e9f87.")
 
 
-def utc_timestamp(value):
+def is_utc_timestamp(text):
+    """True for text in the form every timestamp is stored and sent in: 2025-12-13T10:00:00.000Z."""
     try:
-        datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ")
-        well_formed = len(value) == 24
+        datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
     except ValueError:
-        well_formed = False
-    if not well_formed:
+        return False
+    return len(text) == 24
+
+
+def utc_timestamp(value):
+    if not is_utc_timestamp(value):
         raise ValidationError(
             "must be a UTC timestamp with milliseconds, such as 2025-12-13T10:00:00.000Z."
         )

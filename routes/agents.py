@@ -12,6 +12,7 @@ from marshmallow import ValidationError
 import models
 from routes.jsonio import json_response, read_json_body
 from schemas import AGENT, IDEMPOTENCY_KEY_PATTERN, ListQuerySchema, load_patched
+from strict_fields import is_utc_timestamp
 
 bp = Blueprint("agents", __name__)
 
@@ -139,7 +140,7 @@ def _decode_cursor(cursor):
         created_at, agent_id = base64.urlsafe_b64decode(padded).decode().split("|")
     except (ValueError, binascii.Error):
         created_at = agent_id = ""
-    if not (UUID_TEXT.match(agent_id) and models.is_timestamp(created_at)):
+    if not (UUID_TEXT.match(agent_id) and is_utc_timestamp(created_at)):
         raise ValidationError({"cursor": ["is not a cursor this service issued."]})
     return created_at, agent_id
 
