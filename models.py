@@ -556,12 +556,10 @@ def create_agent(fields, idempotency_key=None, fingerprint=None, namespace=DEFAU
             if earlier is not None:
                 return earlier, True
         now = _now(namespace)
-        agent_id = _new_id(namespace)
-        document, etag = _render(agent_id, fields, now, now)
-        db.execute_sql(INSERT_AGENT, (
-            namespace, agent_id, now, now, fields["is_active"], _search_text(fields),
-            fields.get("webhook_secret"), document, etag,
-        ))
+        row = _row(namespace, _new_id(namespace), fields, now, now)
+        # INSERT_AGENT names the columns in _row's order.
+        db.execute_sql(INSERT_AGENT, tuple(row.values()))
+        agent_id, document, etag = row["id"], row["document"], row["etag"]
         if idempotency_key is not None:
             IdempotencyRecord.create(
                 namespace=namespace,
