@@ -8,7 +8,7 @@ from auth import require_api_key
 from commands import COMMANDS
 from config import ConfigError, load_settings, normalise_prefix, parse_api_keys, sqlite_path
 from errors import register_error_handlers
-from logs import configure_logging, finish_request, start_request
+from logs import RequestLog, configure_logging
 from routes import agents, docs, health, testing
 
 
@@ -32,8 +32,7 @@ def create_app(test_config=None):
     models.bind_database(sqlite_path(app.config["DATABASE_URL"]), app.config["TEST_MODE"])
     if app.config.get("PREPARE_DATABASE", True):
         models.prepare_database()
-    app.before_request(start_request)
-    app.after_request(finish_request)
+    app.wsgi_app = RequestLog(app.wsgi_app)
     app.before_request(_open_database)
     app.before_request(require_api_key)
 

@@ -2,11 +2,11 @@
 
 import json
 import logging
+from datetime import datetime, timedelta
 
 import pytest
 
 import models
-from logs import LOGGER, json_formatter
 from tests.conftest import VALID_AGENT
 
 API_KEY = "key-that-must-never-be-logged-1234"
@@ -14,28 +14,21 @@ SECRET = "webhook-secret-never-logged-5678"
 BODY_MARKER = "Body text that stays out of the logs"
 
 
-class Lines(logging.Handler):
-    """Keeps every formatted line of the service's loggers."""
+class StderrLines:
+    """Every line the service wrote to stderr since the test began: all of them must be JSON."""
 
-    def __init__(self):
-        super().__init__()
-        self.setFormatter(json_formatter())
+    def __init__(self, capsys):
+        self.capsys = capsys
         self.lines = []
 
-    def emit(self, record):
-        self.lines.append(self.format(record))
-
     def records(self):
+        self.lines += self.capsys.readouterr().err.splitlines()
         return [json.loads(line) for line in self.lines]
 
 
 @pytest.fixture
-def log_lines(app):
-    handler = Lines()
-    logger = logging.getLogger(LOGGER)
-    logger.addHandler(handler)
-    yield handler
-    logger.removeHandler(handler)
+def log_lines(capsys):
+    return StderrLines(capsys)
 
 
 def access_lines(log_lines):
@@ -67,26 +60,20 @@ def test_a_missing_or_unsafe_request_id_is_replaced_by_a_fresh_one(sent, client,
     assert access_lines(log_lines)[0]["request_id"] == generated
 
 
-def test_no_api_key_secret_body_or_query_reaches_the_logs(make_app):
-    app = make_app(API_KEYS=API_KEY)
-    client = app.test_client()
-    handler = Lines()
-    logging.getLogger(LOGGER).addHandler(handler)
-    try:
-        auth = {"Authorization": f"Bearer {API_KEY}"}
-        created = client.post(
-            "/agents", json={**VALID_AGENT, "name": BODY_MARKER, "webhook_secret": SECRET}, headers=auth
-        )
-        url = f"/agents/{created.get_json()['agent']['id']}"
-        client.patch(url, json={"webhook_secret": SECRET + "-2"}, headers=auth)
-        client.patch(url, json={"webhook_secret": "short"}, headers=auth)
-        client.get(f"/agents?q={SECRET}", headers=auth)
-        client.get("/agents", headers={"Authorization": f"Bearer {API_KEY}-wrong"})
-    finally:
-        logging.getLogger(LOGGER).removeHandler(handler)
+def test_no_api_key_secret_body_or_query_reaches_the_logs(make_app, log_lines):
+    client = make_app(API_KEYS=API_KEY).test_client()
+    auth = {"Authorization": f"Bearer {API_KEY}"}
+    created = client.post(
+        "/agents", json={**VALID_AGENT, "name": BODY_MARKER, "webhook_secret": SECRET}, headers=auth
+    )
+    url = f"/agents/{created.get_json()['agent']['id']}"
+    client.patch(url, json={"webhook_secret": SECRET + "-2"}, headers=auth)
+    client.patch(url, json={"webhook_secret": "short"}, headers=auth)
+    client.get(f"/agents?q={SECRET}", headers=auth)
+    client.get("/agents", headers={"Authorization": f"Bearer {API_KEY}-wrong"})
 
-    assert [line["status"] for line in access_lines(handler)] == [201, 200, 400, 200, 401]
-    logged = "\n".join(handler.lines)
+    assert [line["status"] for line in access_lines(log_lines)] == [201, 200, 400, 200, 401]
+    logged = "\n".join(log_lines.lines)
     for never in (API_KEY, SECRET, BODY_MARKER, "short"):
         assert never not in logged
 
@@ -108,3 +95,25 @@ def test_an_unhandled_error_is_logged_with_its_trace_and_answered_without_it(cli
     assert error["message"] == "Unhandled error while serving POST /agents"
     assert "Traceback" in error["exc_info"] and "the disk controller caught fire" in error["exc_info"]
     assert SECRET not in "\n".join(log_lines.lines)
+
+
+def test_an_access_line_is_shaped_as_the_log_formatter_shapes_every_other_line(client, log_lines):
+    client.get("/healthz", headers={"X-Request-ID": "shape-1"})
+    [access] = access_lines(log_lines)
+    fields = {key: access[key] for key in ("request_id", "method", "path", "status", "duration_ms")}
+
+    logging.getLogger("agents.access").info("request", extra=fields)
+
+    [formatted] = log_lines.records()[1:]
+    assert list(formatted) == list(access)
+    assert {**formatted, "time": access["time"]} == access
+    assert datetime.fromisoformat(access["time"]).utcoffset() == timedelta(0)
+
+
+def test_log_level_warning_drops_the_access_lines(make_app, log_lines):
+    client = make_app(LOG_LEVEL="warning").test_client()
+    try:
+        assert client.get("/healthz").headers["X-Request-ID"]
+        assert access_lines(log_lines) == []
+    finally:
+        logging.getLogger("agents").setLevel("INFO")
