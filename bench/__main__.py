@@ -49,6 +49,8 @@ def parse_options(argv):
     parser.add_argument("--scale-agents", type=int,
                         help="agents in the scale runs, 0 for none (100000; quick 0)")
     parser.add_argument("--connections", type=int, default=32, help="wrk's connections (32)")
+    parser.add_argument("--scenario", action="append", choices=[script for _, script, _ in SCENARIOS],
+                        help="run only this scenario (repeatable; all by default)")
     parser.add_argument("--output", type=Path,
                         help="where the markdown goes (bench/results.md; quick: nowhere)")
     options = parser.parse_args(argv)
@@ -112,6 +114,8 @@ def _drive_all(floor, service, scale_server, files, options):
     """Run each scenario in rounds that take the servers in turn, so drift hits all alike."""
     rows = []
     for name, script, inputs in SCENARIOS:
+        if options.scenario and script not in options.scenario:
+            continue
         targets = [("floor", floor, options.agents), ("service", service, options.agents)]
         if scale_server and script in SCALED:
             targets.append(("service", scale_server, options.scale_agents))
