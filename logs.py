@@ -114,7 +114,11 @@ def write_access_line(**fields):
     """
     line = {"level": "INFO", "logger": access_log.name, "pid": os.getpid(), "message": "request"}
     line.update(fields, time=datetime.datetime.now(datetime.timezone.utc))
-    sys.stderr.write(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE).decode())
+    try:
+        sys.stderr.write(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE).decode())
+    except (OSError, ValueError):
+        # A full disk or a closed stderr loses the line, never the request (as with logging).
+        pass
 
 
 def _path_of(environ):

@@ -117,3 +117,16 @@ def test_log_level_warning_drops_the_access_lines(make_app, log_lines):
         assert access_lines(log_lines) == []
     finally:
         logging.getLogger("agents").setLevel("INFO")
+
+
+def test_a_request_is_answered_when_its_access_line_cannot_be_written(client, monkeypatch):
+    class FullDisk:
+        def write(self, text):
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("sys.stderr", FullDisk())
+
+    response = client.post("/agents", json=VALID_AGENT)
+
+    assert response.status_code == 201
+    assert client.get(response.headers["Location"]).status_code == 200
