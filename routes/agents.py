@@ -12,12 +12,12 @@ from marshmallow import ValidationError
 import models
 from routes.jsonio import json_response, read_json_body
 from schemas import AGENT, IDEMPOTENCY_KEY_PATTERN, ListQuerySchema, load_patched
-from strict_fields import is_utc_timestamp
+from strict_fields import LOWERCASE_UUID_PATTERN, is_utc_timestamp
 
 bp = Blueprint("agents", __name__)
 
 LIST_QUERY = ListQuerySchema()
-UUID_TEXT = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+UUID_TEXT = re.compile(LOWERCASE_UUID_PATTERN, re.IGNORECASE)
 IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
