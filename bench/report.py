@@ -107,7 +107,7 @@ class _Figures:
         """(label, measured, met) for every target the run can speak to."""
         get_one = self.service("get_one")
         if get_one:
-            yield "GET one ≥ 0.70 of the floor", f"{self.ratio('get_one'):.2f}", self.ratio("get_one") >= 0.7
+            yield self._ratio_target("get_one", "GET one", 0.70)
             floor_p99 = self.floor("get_one").p99_ms
             yield (
                 "GET one p99 < 25 ms",
@@ -115,15 +115,15 @@ class _Figures:
                 get_one.p99_ms < 25,
             )
         if self.service("list_page"):
-            yield "List page ≥ 0.25 of the floor", f"{self.ratio('list_page'):.2f}", self.ratio("list_page") >= 0.25
+            yield self._ratio_target("list_page", "List page", 0.25)
         service_rows = [row for row in self.rows if row.server == "service"]
         for row in service_rows:
             if row.stored != self.agents:
                 yield self._scale_target(row)
         if self.service("post"):
-            yield "POST ≥ 0.15 of the floor", f"{self.ratio('post'):.2f}", self.ratio("post") >= 0.15
+            yield self._ratio_target("post", "POST", 0.15)
         if self.service("patch"):
-            yield "PATCH ≥ 0.12 of the floor", f"{self.ratio('patch'):.2f}", self.ratio("patch") >= 0.12
+            yield self._ratio_target("patch", "PATCH", 0.12)
         if get_one:
             cpu_ratio = get_one.cpu_us_per_request / self.floor("get_one").cpu_us_per_request
             yield "CPU per GET one ≤ 1.45 × the floor's", f"{cpu_ratio:.2f}", cpu_ratio <= 1.45
@@ -131,6 +131,10 @@ class _Figures:
         yield "Peak RSS per worker ≤ 60 MB", f"{peak_rss:.1f} MB", peak_rss <= 60
         failures = sum(row.run.non_2xx + row.run.socket_errors for row in self.rows)
         yield "Non-2xx answers and socket errors, all runs", str(failures), failures == 0
+
+    def _ratio_target(self, script, label, minimum):
+        ratio = self.ratio(script)
+        return f"{label} ≥ {minimum:.2f} of the floor", f"{ratio:.2f}", ratio >= minimum
 
     def _scale_target(self, row):
         small = self.service(row.script)
