@@ -14,6 +14,7 @@ from models import (
     DatabaseUnavailable,
     IdempotencyKeyReused,
     SnapshotNotFound,
+    WriteNotFlushed,
 )
 from schemas import AGENT
 
@@ -33,6 +34,10 @@ CODES_BY_STATUS = {
 UNEXPECTED = "The server hit an unexpected error."
 UNAVAILABLE = (
     "The database cannot be opened or written right now; nothing was changed. Try again later."
+)
+NOT_FLUSHED = (
+    "The change was made, but the disk did not confirm it, so it may not survive a power cut. "
+    "Read it back before you retry."
 )
 
 
@@ -119,7 +124,8 @@ def _database_unavailable(error):
         "Database unavailable while serving %s %s: %s", request.method, request.path, error,
         extra={"request_id": request_id()},
     )
-    return error_response(503, "database_unavailable", UNAVAILABLE, {"Retry-After": "1"})
+    message = NOT_FLUSHED if isinstance(error, WriteNotFlushed) else UNAVAILABLE
+    return error_response(503, "database_unavailable", message, {"Retry-After": "1"})
 
 
 def register_error_handlers(app):
