@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 from flask import Response, request
 
@@ -9,6 +10,9 @@ from errors import ApiError
 
 # Deeper than any agent needs, shallow enough that no validator can run out of stack.
 MAX_JSON_DEPTH = 64
+# A body can hold a lone surrogate only as an escape (\ud800 to \udfff), encoded in its bytes
+# (which json.loads lets through), or in UTF-16 or UTF-32 (the only encodings with NUL bytes).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def read_json_body():
@@ -43,8 +47,20 @@ def parse_json(raw):
         raise _invalid("The request body has a number too large for a 64-bit float.") from None
     except (ValueError, RecursionError):
         raise _invalid("The request body is not valid JSON.") from None
-    _check_values(value)
+    # Walking every value costs a typical agent 60 to 85 µs; a look at its bytes, a tenth of that,
+    # clears most bodies: fewer brackets than levels allowed, and nothing that could be a surrogate.
+    if _may_nest_too_deep(raw) or _may_hold_surrogates(raw):
+        _check_values(value)
     return value
+
+
+def _may_nest_too_deep(raw):
+    return raw.count(b"{") + raw.count(b"[") >= MAX_JSON_DEPTH
+
+
+def _may_hold_surrogates(raw):
+    # A search for plain bytes is a fraction of a regular expression's cost over the same body.
+    return (b"\\u" in raw and _SURROGATE_ESCAPE.search(raw)) or b"\xed" in raw or b"\x00" in raw
 
 
 def _finite_float(text):

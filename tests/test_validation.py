@@ -877,6 +877,10 @@ INVALID_JSON_BODIES = [
     pytest.param(b'{"name": "x", "llm_config": {"provider": "openai", "model": "m", "messages": '
                  b'[{"role": "user", "content": "hi \\ud83d"}]}}',
                  id="a lone surrogate deep inside the body is refused"),
+    pytest.param('{"name": "\ud800"}'.encode("utf-16-le", "surrogatepass"),
+                 id="a lone surrogate in a UTF-16 body is refused"),
+    pytest.param('{"name": "\udfff"}'.encode("utf-32", "surrogatepass"),
+                 id="a lone surrogate in a UTF-32 body is refused"),
     pytest.param(nested_lists(65).encode(), id="nesting 65 levels deep is refused"),
     pytest.param(b"[" * 100_000 + b"]" * 100_000, id="nesting that would exhaust a parser is refused"),
 ]
