@@ -31,7 +31,7 @@ def markdown(rows, options, started, command):
         "# Benchmark results",
         "",
         f"Measured {started:%Y-%m-%d %H:%M} UTC with `{command}` on {_machine()}. "
-        f"wrk with {THREADS} threads and {options.connections} connections; each scenario "
+        f"wrk with {THREADS} thread(s) and {options.connections} connections; each scenario "
         f"warms every server up for {options.warm_up} s, then runs {options.rounds} round(s) "
         f"of {options.duration} s on each in turn, and each server's figures are those of its "
         "fastest round (a busy machine only ever slows a round down); requests, failures and "

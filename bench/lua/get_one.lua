@@ -1,14 +1,15 @@
 -- GET /agents/{id} for random ids. Argument: the file of ids, one a line.
 dofile("report.lua")
-local pool = {}
+local ids, before_id, after_id
 
 function init(args)
    seed_random()
-   for _, id in ipairs(read_lines(args[1])) do
-      table.insert(pool, wrk.format("GET", "/agents/" .. id))
-   end
+   ids = read_lines(args[1])
+   -- Each request is put together when sent: formatting one per id up front took wrk seconds
+   -- of init for 100,000 ids.
+   before_id, after_id = wrk.format("GET", "/agents/{id}"):match("^(.-){id}(.*)$")
 end
 
 function request()
-   return pool[math.random(#pool)]
+   return before_id .. ids[math.random(#ids)] .. after_id
 end
