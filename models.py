@@ -93,7 +93,7 @@ DatabaseUnavailable = OperationalError
 
 
 class WriteNotFlushed(DatabaseUnavailable):
-    """A committed write whose flush to the disk failed: others may read it, a power cut may lose it."""
+    """A committed write the disk did not confirm: others can read it, a power cut may lose it."""
 
 
 class BaseModel(Model):

@@ -36,12 +36,12 @@ def markdown(rows, options, started, command):
         f"of {options.duration} s on each in turn, and each server's figures are those of its "
         "fastest round (a busy machine only ever slows a round down); requests, failures and "
         "memory count every round. "
-        "gunicorn with the repository's gunicorn.conf.py (as `serve` runs it: 2 threads per worker) "
-        "and 2 workers on 127.0.0.1. "
-        "The service runs on a fresh SQLite file (WAL, every write fsynced before it is answered) "
-        f"holding {options.agents:,} agents POSTed through its API before the runs; the floor is a bare "
-        "Flask app (bench/floor_app.py) answering the same routes with the service's own bodies "
-        "as constants. Every figure below comes from this one run.",
+        "gunicorn with the repository's gunicorn.conf.py (as `serve` runs it: 2 threads per "
+        "worker) and 2 workers on 127.0.0.1. The service runs on a fresh SQLite file (WAL, every "
+        f"write fsynced before it is answered) holding {options.agents:,} agents POSTed through "
+        "its API before the runs; the floor is a bare Flask app (bench/floor_app.py) answering "
+        "the same routes with the service's own bodies as constants. Every figure below comes "
+        "from this one run.",
         "",
         "## Ratios to the floor",
         "",
