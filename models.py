@@ -312,6 +312,10 @@ def database_is_ready():
 
     The check uses a connection of its own, so a worker's kept connection is left as it is.
     """
+    # The probe's write alone cannot tell a read-only file: it may be given a read-write
+    # descriptor that outlived the file's write permission (see open_connection).
+    if not os.access(db.database, os.W_OK):
+        return False
     probe = SqliteDatabase(db.database, pragmas=PRAGMAS, autoconnect=False)
     try:
         with probe.connection_context():
@@ -348,6 +352,11 @@ def open_connection():
         db.close()
     db.connect()
     _connected_file.identity = _file_identity()
+    if _connected_file.identity and not _connected_file.identity[2]:
+        # SQLite keeps a closed connection's descriptor open while other connections of this
+        # process hold locks on the file, and hands it to the next one that opens the file: a
+        # read-write descriptor from before the file became read-only would let it write.
+        db.execute_sql("PRAGMA query_only = ON")
 
 
 # The file each thread's connection was opened on: device, inode, and whether it was writable.

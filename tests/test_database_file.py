@@ -84,3 +84,18 @@ def test_writes_refused_by_a_read_only_file_succeed_again_once_it_is_writable(tm
         # The worker's connection was opened again while the file was read-only.
         for number in range(6):
             create(server.url, f"After the fault {number}")
+
+
+def test_a_read_only_file_refuses_writes_though_other_connections_keep_it_open(
+    client, create_agent, database_path
+):
+    # Another connection of the process holds the file: SQLite then keeps the worker's closed
+    # read-write descriptor open, and offers it to the worker's next connection.
+    create_agent()
+    with contextlib.closing(sqlite3.connect(database_path)) as other:
+        other.execute('SELECT count(*) FROM "agent"').fetchone()
+        with read_only(database_path):
+            refused = client.post("/agents", json={**VALID_AGENT, "name": "Never stored"})
+        assert other.execute('SELECT count(*) FROM "agent"').fetchone() == (1,)
+    assert refused.status_code == 503
+    assert refused.get_json()["code"] == "database_unavailable"
