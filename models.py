@@ -351,16 +351,22 @@ def open_connection():
             return
         db.close()
     db.connect()
-    _connected_file.identity = _file_identity()
-    if _connected_file.identity and not _connected_file.identity[2]:
+    identity = _connected_file.identity = _file_identity()
+    if identity and not identity.writable:
         # SQLite keeps a closed connection's descriptor open while other connections of this
         # process hold locks on the file, and hands it to the next one that opens the file: a
         # read-write descriptor from before the file became read-only would let it write.
         db.execute_sql("PRAGMA query_only = ON")
 
 
-# The file each thread's connection was opened on: device, inode, and whether it was writable.
+# The FileIdentity of the file each thread's connection was opened on.
 _connected_file = threading.local()
+
+
+class FileIdentity(NamedTuple):
+    device: int
+    inode: int
+    writable: bool
 
 
 def _file_identity():
@@ -368,7 +374,7 @@ def _file_identity():
         status = os.stat(db.database)
     except OSError:
         return None
-    return status.st_dev, status.st_ino, os.access(db.database, os.W_OK)
+    return FileIdentity(status.st_dev, status.st_ino, os.access(db.database, os.W_OK))
 
 
 @contextmanager

@@ -1,9 +1,10 @@
 """Benchmark the service against the framework floor: `bench/run [--quick]` (bench/README.md).
 
 Both run under `gunicorn` with the repository's gunicorn.conf.py and two workers (of two
-threads each, as `serve` runs them) on 127.0.0.1; the service on a fresh SQLite file seeded through its API, the floor with constant
-bodies copied from the service's own answers. Each scenario runs in rounds that take the floor
-and the service in turn, so the ratio of the two is taken under the same conditions.
+threads each, as `serve` runs them) on 127.0.0.1; the service on a fresh SQLite file seeded
+through its API, the floor with constant bodies copied from the service's own answers. Each
+scenario runs in rounds that take the floor and the service in turn, so the ratio of the two is
+taken under the same conditions.
 """
 
 import argparse
