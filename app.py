@@ -3,43 +3,47 @@
 from flask import Flask, request
 
 import models
-import testing_hooks
+import testdouble
 from auth import require_api_key
 from commands import COMMANDS
-from config import ConfigError, load_settings, normalise_prefix, parse_api_keys, sqlite_path
+from config import load_settings
 from errors import register_error_handlers
-from logs import RequestLog, configure_logging
-from routes import agents, docs, health, testing
+from logs import RequestLog
+from routes import agents, docs, health
+from storage import open_engine
+
+# Liveness, readiness and the documentation never need the request's connection: /readyz
+# opens its own, so that it can answer 503 when the database cannot be opened.
+DATABASE_FREE_BLUEPRINTS = {health.bp.name, docs.bp.name, docs.REFERENCE}
 
 
 def create_app(test_config=None):
-    """Build the service from the environment's AGENTS_* settings, then `test_config`."""
+    """Build the service from the environment's AGENTS_* settings, then `test_config`.
+
+    Nothing is opened or created here: the database is prepared (created or migrated) by the
+    server before it serves, or by the first request that needs it.
+    """
+    test_config = test_config or {}
     app = Flask(__name__)
-    app.config.update(load_settings())
-    app.config.update(test_config or {})
-    app.config["URL_PREFIX"] = normalise_prefix(app.config["URL_PREFIX"])
-    if isinstance(app.config["API_KEYS"], str):
-        app.config["API_KEYS"] = parse_api_keys(app.config["API_KEYS"])
-    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
+    settings = load_settings(overrides=test_config)
+    app.config.update(test_config)
+    app.config.update(settings)
+    app.config["MAX_CONTENT_LENGTH"] = settings["MAX_BODY_BYTES"]
     # OPTIONS is not part of the API: it gets a 405 in the error shape, with Allow.
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
-    if app.config["FIXTURES"] and not app.config["TEST_MODE"]:
-        raise ConfigError("AGENTS_FIXTURES needs AGENTS_TEST_MODE=1: fixtures are for test doubles.")
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
-    configure_logging(app.config["LOG_LEVEL"])
-    models.bind_database(sqlite_path(app.config["DATABASE_URL"]), app.config["TEST_MODE"])
-    if app.config.get("PREPARE_DATABASE", True):
-        models.prepare_database()
+    store = models.Store(open_engine(settings["DATABASE_URL"], durable=not settings["TEST_MODE"]))
+    app.extensions["store"] = store
     app.wsgi_app = RequestLog(app.wsgi_app)
-    app.before_request(_open_database)
+    app.before_request(_using(store))
+    app.teardown_request(_done_with_store)
     app.before_request(require_api_key)
 
-    app.register_blueprint(agents.bp, url_prefix=app.config["URL_PREFIX"] or None)
-    if app.config["TEST_MODE"]:
-        app.register_blueprint(testing.bp)
-        testing_hooks.install(app)
+    app.register_blueprint(agents.bp, url_prefix=settings["URL_PREFIX"] or None)
+    if settings["TEST_MODE"]:
+        testdouble.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(docs.bp)
     docs.register_reference(app)
@@ -49,11 +53,17 @@ def create_app(test_config=None):
     return app
 
 
-DATABASE_FREE_BLUEPRINTS = {health.bp.name, docs.bp.name, docs.REFERENCE}
+def _using(store):
+    def use_store():
+        request.environ["agents.store_token"] = store.activate()
+        if request.blueprint not in DATABASE_FREE_BLUEPRINTS:
+            store.prepare()
+            store.engine.open()
+
+    return use_store
 
 
-def _open_database():
-    # Liveness, readiness and the documentation never need the request's connection: /readyz
-    # opens its own, so that it can answer 503 when the database cannot be opened.
-    if request.blueprint not in DATABASE_FREE_BLUEPRINTS:
-        models.open_connection()
+def _done_with_store(error=None):
+    token = request.environ.pop("agents.store_token", None)
+    if token is not None:
+        models.reset_current_store(token)

@@ -1,23 +1,23 @@
-"""`agents-api`: the console command installed with the project."""
+"""`agents-api`: the console command installed with the service."""
+
+from importlib.metadata import PackageNotFoundError, version
 
 import click
-from flask.cli import ScriptInfo
 
-from app import create_app
-from commands import COMMANDS
-from config import ConfigError
+from commands import COMMANDS, Service
+
+
+def release():
+    """This release's version, as installed."""
+    try:
+        return version("agents-api")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 @click.group(commands=COMMANDS)
+@click.version_option(release(), prog_name="agents-api", message="%(prog)s %(version)s")
 @click.pass_context
 def main(context):
     """Run and look after the Agents API service. Settings come from AGENTS_* variables."""
-    context.obj = ScriptInfo(create_app=_app_for_commands, set_debug_flag=False)
-
-
-def _app_for_commands():
-    # Commands that only read the file (check, backup) must not create or migrate it.
-    try:
-        return create_app({"PREPARE_DATABASE": False})
-    except ConfigError as error:
-        raise click.ClickException(str(error)) from None
+    context.obj = Service()

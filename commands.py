@@ -1,27 +1,71 @@
 """The operator's commands: serve, init-db, export, import, backup and check.
 
-They run as `agents-api COMMAND` (see cli.py) and as `flask --app app COMMAND`. Each says what
-went wrong on stderr and exits non-zero when it cannot do what was asked.
+They run as `agents-api COMMAND` (cli.py) and as `flask --app app COMMAND`, on the same settings
+and database either way. Each says what went wrong in one `Error:` line on stderr and exits
+non-zero when it cannot do what was asked.
 """
 
 import json
 import os
+import socket
 import sqlite3
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
-from flask import current_app
-from flask.cli import with_appcontext
 from marshmallow import ValidationError
 
-import models
-from config import ConfigError, exposure_refusal, load_settings, parse_api_keys, sqlite_path
-from routes.jsonio import strict_json_loads
-from errors import error_sentences
-from schemas import EXPORT_FILE, EXPORT_FORMAT, load_export
+import maintenance
+import migrations
+from config import ConfigError, check_bind, exposure_refusal, load_settings
+from models import AgentIdsTaken, Store
+from schemas import EXPORT_FILE, load_export
+from sentences import all_sentences, error_sentences
+from storage import DatabaseUnavailable, open_engine
+from strict_json import strict_json_loads
 
-GUNICORN_CONFIG = Path(__file__).with_name("gunicorn.conf.py")
+
+class Service:
+    """What a command works on: the settings and the store they name, built when first asked."""
+
+    def __init__(self, settings=None, store=None):
+        self._settings = settings
+        self._store = store
+
+    @property
+    def settings(self):
+        if self._settings is None:
+            try:
+                self._settings = load_settings()
+            except ConfigError as error:
+                raise click.ClickException(str(error)) from None
+        return self._settings
+
+    @property
+    def store(self):
+        if self._store is None:
+            self._store = Store(open_engine(self.settings["DATABASE_URL"]))
+        return self._store
+
+
+def _service():
+    root = click.get_current_context().find_root().obj
+    if hasattr(root, "load_app"):  # `flask --app app COMMAND`: the app's settings and store
+        app = root.load_app()
+        return Service(app.config, app.extensions["store"])
+    return root
+
+
+@contextmanager
+def _on(store):
+    """The block works on `store`, created or migrated first."""
+    try:
+        store.prepare()
+        with store.activated(), store.engine.database.connection_context():
+            yield store
+    except (ConfigError, DatabaseUnavailable) as error:
+        raise click.ClickException(str(error)) from None
 
 
 @click.command("serve")
@@ -46,43 +90,66 @@ GUNICORN_CONFIG = Path(__file__).with_name("gunicorn.conf.py")
     help="Serve as a test double: the /_test routes and namespaces (AGENTS_TEST_MODE=1).",
 )
 def serve_command(bind, workers, threads, allow_unauthenticated, test_mode):
-    """Serve the API with gunicorn and gunicorn.conf.py; SIGTERM stops it gracefully."""
-    try:
-        settings = load_settings()
-    except ConfigError as error:
-        raise click.ClickException(str(error)) from None
-    bind = bind or settings["BIND"]
-    allowed = allow_unauthenticated or settings["ALLOW_UNAUTHENTICATED"]
-    refusal = exposure_refusal([bind], parse_api_keys(settings["API_KEYS"]), allowed)
-    if refusal:
-        raise click.UsageError(refusal)
-    if not GUNICORN_CONFIG.is_file():
-        raise click.ClickException(
-            f"{GUNICORN_CONFIG} is missing: serve runs from a checkout set up by script/bootstrap."
-        )
-    environment = {**os.environ, "AGENTS_BIND": bind}
-    if allowed:
+    """Serve the API with gunicorn; SIGTERM stops it gracefully."""
+    environment = dict(os.environ)
+    for name, value in (("BIND", bind), ("WORKERS", workers), ("THREADS", threads)):
+        if value is not None:
+            environment[f"AGENTS_{name}"] = str(value)
+    if allow_unauthenticated:
         environment["AGENTS_ALLOW_UNAUTHENTICATED"] = "1"
-    if workers:
-        environment["AGENTS_WORKERS"] = str(workers)
-    if threads:
-        environment["AGENTS_THREADS"] = str(threads)
     if test_mode:
         environment["AGENTS_TEST_MODE"] = "1"
-    command = [
-        sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG), "app:create_app()",
-    ]
+    try:
+        if bind is not None:
+            check_bind(bind, "--bind")
+        settings = load_settings(environment)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+    refusal = exposure_refusal(
+        [settings["BIND"]], settings["API_KEYS"], settings["ALLOW_UNAUTHENTICATED"]
+    )
+    if refusal:
+        raise click.UsageError(refusal)
+    # The socket is bound here, so that an address in use is said in one line; gunicorn's
+    # master then prepares the database (serving.on_starting) and says so if it cannot.
+    command = [sys.executable, "-m", "gunicorn", "--config", "python:serving"]
+    listener = _listen(settings["BIND"])
+    if listener is not None:
+        command += ["--bind", f"fd://{listener.fileno()}"]
+    command.append("app:create_app()")
     # gunicorn takes this process's place, so a supervisor's signals reach its master directly.
     os.execve(sys.executable, command, environment)
 
 
+def _listen(address):
+    """A socket bound to a HOST:PORT address, to hand to gunicorn; None for a unix socket."""
+    if address.startswith("unix:"):
+        return None
+    host, port = address.rsplit(":", 1)
+    host = host.strip("[]")
+    try:
+        family = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)[0][0]
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, int(port)))
+        listener.listen(2048)
+    except OSError as error:
+        raise click.ClickException(
+            f"Cannot listen on {address}: {(error.strerror or str(error)).lower()}."
+        ) from None
+    listener.set_inheritable(True)
+    return listener
+
+
 @click.command("init-db")
-@with_appcontext
 def init_db_command():
-    """Create the database file and its tables, or migrate it to this release's schema."""
-    _prepare_database()
+    """Create the database and its tables, or migrate it to this release's schema."""
+    store = _service().store
+    with _on(store):
+        pass
     click.echo(
-        f"The database at {models.db.database} is ready (schema version {models.SCHEMA_VERSION})."
+        f"The database at {store.engine.location} is ready "
+        f"(schema version {migrations.latest_version()})."
     )
 
 
@@ -93,26 +160,17 @@ def init_db_command():
 @click.option(
     "--include-secrets", is_flag=True, help="Write each agent's webhook secret into the file too."
 )
-@with_appcontext
 def export_command(output, include_secrets):
     """Write every agent, with its id and timestamps, as JSON to OUTPUT (default: stdout)."""
-    _existing_database()
-    _prepare_database()
-    with models.db.connection_context():
-        agents = models.export_agents(include_secrets=include_secrets)
-    document = {
-        "format": EXPORT_FORMAT,
-        "version": 1,
-        "exported_at": models.utc_timestamp(),
-        "schema_version": models.SCHEMA_VERSION,
-        "agents": agents,
-    }
+    store = _existing(_service().store)
+    with _on(store):
+        document = maintenance.export_document(include_secrets=include_secrets)
     text = json.dumps(document, ensure_ascii=False, indent=1) + "\n"
     if str(output) == "-":
         click.echo(text, nl=False)
     else:
         _write_whole_file(output, text, private=include_secrets)
-    click.echo(f"Exported {len(agents)} agent(s).", err=True)
+    click.echo(f"Exported {len(document['agents'])} agent(s).", err=True)
 
 
 @click.command("import")
@@ -124,25 +182,22 @@ def export_command(output, include_secrets):
     "--allow-missing-secrets", is_flag=True,
     help="Store agents whose webhook secret the file does not carry without one.",
 )
-@with_appcontext
 def import_command(source, replace, allow_missing_secrets):
     """Store the agents of an export file, all or none, keeping their ids and timestamps."""
     document = _read_json(source)
     try:
         agents = load_export(document, allow_missing_secrets)
     except ValidationError as error:
-        problems = error_sentences(error.messages, EXPORT_FILE).values()
-        sentences = [sentence for group in problems for sentence in group]
+        sentences = all_sentences(error_sentences(error.messages, EXPORT_FILE))
         shown = "\n  ".join(sentences[:20])
         more = f"\n  ...and {len(sentences) - 20} more." if len(sentences) > 20 else ""
         raise click.ClickException(
             f"{source.name} is not a valid export; nothing was imported:\n  {shown}{more}"
         ) from None
-    _prepare_database()
     try:
-        with models.db.connection_context():
-            count = models.import_agents(agents, replace=replace)
-    except models.AgentIdsTaken as error:
+        with _on(_service().store):
+            count = maintenance.import_agents(agents, replace=replace)
+    except AgentIdsTaken as error:
         raise click.ClickException(
             f"{len(error.indexes)} agent(s) in {source.name} are already stored "
             f"(first: {agents[error.indexes[0]]['id']}); nothing was imported. "
@@ -154,54 +209,54 @@ def import_command(source, replace, allow_missing_secrets):
 @click.command("backup")
 @click.argument("target", type=click.Path(dir_okay=False, writable=True, path_type=Path))
 @click.option("--force", is_flag=True, help="Replace TARGET if it exists.")
-@with_appcontext
 def backup_command(target, force):
     """Copy the database to TARGET with SQLite's online backup; safe while serving."""
-    source = Path(_existing_database())
-    if target.exists() and (target.resolve() == source.resolve() or not force):
+    engine = _existing(_service().store).engine
+    if target.exists() and (target.resolve() == Path(engine.location).resolve() or not force):
         raise click.ClickException(
             f"{target} exists; pass --force to replace it (never the database itself)."
         )
     if not target.parent.is_dir():
         raise click.ClickException(f"The folder {target.parent} does not exist.")
     try:
-        integrity = models.backup_database(target)
+        integrity = engine.backup(target)
     except (OSError, sqlite3.Error) as error:
         raise click.ClickException(f"The backup to {target} failed: {error}") from None
     if integrity != ["ok"]:
         raise click.ClickException(
             f"The copy failed its integrity check ({integrity[0]}); {target} was not written."
         )
-    click.echo(f"Backed up {source} to {target} (integrity ok).")
+    click.echo(f"Backed up {engine.location} to {target} (integrity ok).")
 
 
 @click.command("check")
-@with_appcontext
 def check_command():
     """Report the database's integrity, schema version and counts; non-zero when it is unfit."""
-    path = _existing_database()
-    report = models.check_database(path)
-    version = report["schema_version"]
-    click.echo(f"database: {path}")
+    engine = _existing(_service().store).engine
+    report = engine.check()
+    latest = migrations.latest_version()
+    click.echo(f"database: {engine.location}")
     click.echo(f"integrity: {', '.join(report['integrity'][:10])}")
-    click.echo(f"schema version: {version} (this release: {models.SCHEMA_VERSION})")
-    click.echo(f"journal mode: {report['journal_mode']}")
+    if report["schema_version"] is not None:
+        click.echo(f"schema version: {report['schema_version']} (this release: {latest})")
+        click.echo(f"journal mode: {report['journal_mode']}")
     for name in ("agents", "active_agents", "idempotency_records"):
         if name in report:
             click.echo(f"{name.replace('_', ' ')}: {report[name]}")
     if report["integrity"] != ["ok"]:
         raise click.ClickException("The integrity check failed; restore the latest backup.")
-    if version is not None and version > models.SCHEMA_VERSION:
+    if report["schema_version"] > latest:
         raise click.ClickException(
             "The file was written by a later release; run that release or a later one."
         )
 
 
-def _existing_database():
-    path = sqlite_path(current_app.config["DATABASE_URL"])
-    if not os.path.isfile(path):
-        raise click.ClickException(f"No database at {path}; check AGENTS_DATABASE_URL.")
-    return path
+def _existing(store):
+    if not os.path.isfile(store.engine.location):
+        raise click.ClickException(
+            f"No database at {store.engine.location}; check AGENTS_DATABASE_URL."
+        )
+    return store
 
 
 def _write_whole_file(path, text, private):
@@ -221,13 +276,6 @@ def _write_whole_file(path, text, private):
         os.replace(partial, path)
     except OSError as error:
         raise click.ClickException(f"Cannot write {path}: {error.strerror}.") from None
-
-
-def _prepare_database():
-    try:
-        models.prepare_database()
-    except models.SchemaTooNew as error:
-        raise click.ClickException(str(error)) from None
 
 
 def _read_json(source):

@@ -1,9 +1,21 @@
-"""Every setting of the service, its default, and how it is read from `AGENTS_*` variables."""
+"""Every setting of the service, its default, and how it is read from `AGENTS_*` variables.
+
+`load_settings` is the one pass over them: each value is parsed and checked once, here, and a
+value the service cannot start with is a ConfigError that names the variable.
+"""
 
 import ipaddress
 import os
+import re
+
+from storage import check_url
 
 ENV_PREFIX = "AGENTS_"
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+class ConfigError(ValueError):
+    """A setting has a value the service cannot start with."""
 
 
 def boolean(raw):
@@ -13,45 +25,90 @@ def boolean(raw):
         return True
     if value in ("0", "false", ""):
         return False
-    raise ValueError(raw)
+    raise ValueError("must be 1 or 0 (or true or false)")
+
+
+def whole_number(raw):
+    """A decimal integer of ASCII digits."""
+    if not re.fullmatch(r"\s*[0-9]+\s*", raw):
+        raise ValueError("must be a whole number")
+    return int(raw)
+
+
+def text(raw):
+    return raw
 
 
 # name: (default, parser). The README quotes this table.
 SETTINGS = {
-    "DATABASE_URL": ("sqlite:///data/agents.db", str),
-    "API_KEYS": ("", str),
-    "URL_PREFIX": ("", str),
-    "MAX_BODY_BYTES": (1024 * 1024, int),
+    "DATABASE_URL": ("sqlite:///data/agents.db", text),
+    "API_KEYS": ("", text),
+    "URL_PREFIX": ("", text),
+    "MAX_BODY_BYTES": (1024 * 1024, whole_number),
     # The /_test routes, namespaces, journal and faults for other services' test suites.
     "TEST_MODE": (False, boolean),
     # A fixtures file ({"agents": [...]}) loaded into the default namespace; test mode only.
-    "FIXTURES": ("", str),
-    "BIND": ("127.0.0.1:8000", str),
+    "FIXTURES": ("", text),
+    "BIND": ("127.0.0.1:8000", text),
     "ALLOW_UNAUTHENTICATED": (False, boolean),
     # 0 sizes the pool from the cores: two workers per core, at most 8.
-    "WORKERS": (0, int),
-    "THREADS": (2, int),
-    "LOG_LEVEL": ("info", str),
+    "WORKERS": (0, whole_number),
+    "THREADS": (2, whole_number),
+    "LOG_LEVEL": ("info", text),
 }
 
 
-class ConfigError(ValueError):
-    """A setting has a value the service cannot start with."""
+def load_settings(environ=None, overrides=None):
+    """Every setting, from `overrides` (values or text), else the environment, else its default.
 
-
-def load_settings(environ=None):
-    """Return the settings from the environment, with defaults for what is unset."""
+    Text is parsed as the environment's is; the whole set is then checked together.
+    """
     environ = os.environ if environ is None else environ
+    overrides = overrides or {}
     settings = {}
     for name, (default, parse) in SETTINGS.items():
-        raw = environ.get(ENV_PREFIX + name)
+        raw = overrides[name] if name in overrides else environ.get(ENV_PREFIX + name)
         if raw is None:
             settings[name] = default
-            continue
-        try:
-            settings[name] = parse(raw)
-        except ValueError:
-            raise ConfigError(f"{ENV_PREFIX}{name} must be a {parse.__name__}, not {raw!r}.") from None
+        elif isinstance(raw, str):
+            settings[name] = _parsed(name, raw, parse)
+        else:
+            settings[name] = raw
+    return _checked(settings)
+
+
+def _parsed(name, raw, parse):
+    try:
+        return parse(raw)
+    except ValueError as error:
+        raise ConfigError(f"{ENV_PREFIX}{name} {error}, not {raw!r}.") from None
+
+
+def _checked(settings):
+    settings["URL_PREFIX"] = normalise_prefix(settings["URL_PREFIX"])
+    if isinstance(settings["API_KEYS"], str):
+        settings["API_KEYS"] = parse_api_keys(settings["API_KEYS"])
+    try:
+        check_url(settings["DATABASE_URL"])
+    except ValueError as error:
+        raise ConfigError(
+            f"{ENV_PREFIX}DATABASE_URL {error}, not {settings['DATABASE_URL']!r}."
+        ) from None
+    level = settings["LOG_LEVEL"].strip().lower()
+    if level not in LOG_LEVELS:
+        raise ConfigError(
+            f"{ENV_PREFIX}LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, "
+            f"not {settings['LOG_LEVEL']!r}."
+        )
+    settings["LOG_LEVEL"] = level
+    check_bind(settings["BIND"], f"{ENV_PREFIX}BIND")
+    for name, minimum in (("MAX_BODY_BYTES", 1), ("THREADS", 1), ("WORKERS", 0)):
+        if settings[name] < minimum:
+            raise ConfigError(f"{ENV_PREFIX}{name} must be at least {minimum}.")
+    if settings["FIXTURES"] and not settings["TEST_MODE"]:
+        raise ConfigError(
+            f"{ENV_PREFIX}FIXTURES needs {ENV_PREFIX}TEST_MODE=1: fixtures are for test doubles."
+        )
     return settings
 
 
@@ -66,12 +123,19 @@ def normalise_prefix(raw):
     return f"/{stripped}" if stripped else ""
 
 
-def sqlite_path(database_url):
-    """The file path of a `sqlite:///relative` or `sqlite:////absolute` URL."""
-    scheme = "sqlite:///"
-    if not database_url.startswith(scheme) or len(database_url) == len(scheme):
-        raise ConfigError(f"{ENV_PREFIX}DATABASE_URL must look like sqlite:///path/to/file.db.")
-    return database_url[len(scheme):]
+# host:port, [v6 address]:port, or unix:/path.
+_BIND = re.compile(r"^(?:unix:.+|\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}|[A-Za-z0-9_.-]+:[0-9]{1,5})$")
+
+
+def check_bind(address, what):
+    """Refuse a listening address that is not HOST:PORT, [IPv6]:PORT or unix:PATH."""
+    if not _BIND.match(address) or (
+        not address.startswith("unix:") and int(address.rsplit(":", 1)[1]) > 65535
+    ):
+        raise ConfigError(
+            f"{what} must be HOST:PORT (such as 127.0.0.1:8000), [IPv6]:PORT or unix:PATH, "
+            f"not {address!r}."
+        )
 
 
 def exposure_refusal(addresses, api_keys, allow_unauthenticated):

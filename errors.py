@@ -3,20 +3,14 @@
 import json
 import logging
 
-from flask import Response, request
-from marshmallow import ValidationError, fields
+from flask import Response, current_app, request
+from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from logs import LOGGER, request_id
-from models import (
-    AgentChanged,
-    AgentNotFound,
-    DatabaseUnavailable,
-    IdempotencyKeyReused,
-    SnapshotNotFound,
-    WriteNotFlushed,
-)
-from schemas import AGENT
+from models import AgentChanged, AgentNotFound, IdempotencyKeyReused
+from sentences import all_sentences, error_sentences
+from storage import DatabaseUnavailable, WriteNotFlushed
 
 log = logging.getLogger(f"{LOGGER}.errors")
 
@@ -55,7 +49,7 @@ def error_response(status, code, message, headers=None, field_messages=None):
     """The contract's error body; validation errors also list `details` and `fields`."""
     body = {"error": message, "code": code}
     if field_messages is not None:
-        body["details"] = _details(field_messages)
+        body["details"] = all_sentences(field_messages)
         body["fields"] = field_messages
     response = Response(json.dumps(body, ensure_ascii=False), status, mimetype="application/json")
     response.headers.extend(headers or {})
@@ -68,17 +62,8 @@ def validation_error_response(messages, schema=None):
     The sentences follow the field order of `schema`, the one that failed (an agent's if None).
     """
     field_messages = error_sentences(messages, schema)
-    message = " ".join(_details(field_messages))
+    message = " ".join(all_sentences(field_messages))
     return error_response(400, "validation_error", message, field_messages=field_messages)
-
-
-def validation_message(messages, schema=None):
-    """Every validation message as one text of sentences, as in an error body's `error`."""
-    return " ".join(_details(error_sentences(messages, schema)))
-
-
-def _details(field_messages):
-    return [sentence for sentences in field_messages.values() for sentence in sentences]
 
 
 def _http_error(error):
@@ -110,6 +95,9 @@ def _describe(error):
 
 
 def _unexpected_error(error):
+    cause = current_app.extensions["store"].engine.unavailability(error)
+    if cause is not None:
+        return _database_unavailable(error, cause)
     log.exception(
         "Unhandled error while serving %s %s", request.method, request.path,
         extra={"request_id": request_id()},
@@ -117,12 +105,12 @@ def _unexpected_error(error):
     return error_response(500, "internal_error", UNEXPECTED)
 
 
-def _database_unavailable(error):
-    # SQLite's own words ("database or disk is full", "attempt to write a readonly database")
-    # tell the operator what to fix; the client only learns that it may retry.
+def _database_unavailable(error, cause=None):
+    # The engine's own words ("database or disk is full", "attempt to write a readonly
+    # database") tell the operator what to fix; the client only learns that it may retry.
     log.warning(
-        "Database unavailable while serving %s %s: %s", request.method, request.path, error,
-        extra={"request_id": request_id()},
+        "Database unavailable while serving %s %s: %s", request.method, request.path,
+        cause or error, extra={"request_id": request_id()},
     )
     message = NOT_FLUSHED if isinstance(error, WriteNotFlushed) else UNAVAILABLE
     return error_response(503, "database_unavailable", message, {"Retry-After": "1"})
@@ -153,64 +141,5 @@ def register_error_handlers(app):
             "This Idempotency-Key was already used with a different request body.",
         ),
     )
-    app.register_error_handler(
-        SnapshotNotFound,
-        lambda error: error_response(404, "not_found", f"No snapshot is named {error.args[0]}."),
-    )
     app.register_error_handler(DatabaseUnavailable, _database_unavailable)
     app.register_error_handler(Exception, _unexpected_error)
-
-
-def error_sentences(messages, schema=None):
-    """Flatten Marshmallow's nested messages into {dotted.path: [sentences]}, in field order."""
-    schema = schema or AGENT
-    flat = []
-    _flatten(messages, (), flat)
-    flat.sort(key=lambda item: _order_key(schema, item[0]))
-    result = {}
-    for segments, message in flat:
-        path = ".".join(str(segment) if segment != "" else '""' for segment in segments)
-        sentence = f"{path} {message}" if path else message
-        result.setdefault(path, []).append(sentence if sentence.endswith(".") else sentence + ".")
-    return result
-
-
-def _flatten(messages, prefix, out):
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            segments = prefix if key == "_schema" else (*prefix, *_split_key(key))
-            _flatten(value, segments, out)
-    elif isinstance(messages, list):
-        for message in messages:
-            _flatten(message, prefix, out)
-    else:
-        out.append((prefix, messages))
-
-
-def _split_key(key):
-    if isinstance(key, int):
-        return (key,)
-    return tuple(
-        int(part) if part.isascii() and part.isdigit() else part for part in str(key).split(".")
-    )
-
-
-def _order_key(schema, segments):
-    key = []
-    for segment in segments:
-        if isinstance(segment, int):
-            key.append((segment, ""))
-            continue
-        names = list(schema.fields) if schema is not None else []
-        position = names.index(segment) if segment in names else len(names)
-        key.append((position, segment))
-        schema = _nested_schema(schema.fields.get(segment) if schema is not None else None)
-    return key
-
-
-def _nested_schema(field):
-    if isinstance(field, fields.List):
-        field = field.inner
-    if isinstance(field, fields.Nested):
-        return field.schema
-    return None

@@ -1,61 +1,205 @@
-"""The OpenAPI 3.1 document, generated from the Marshmallow schemas the service validates with."""
+"""The OpenAPI 3.1 document, built from the app's own routes and the schemas they validate with.
+
+A view's docstring is its operation's summary, and `operation(...)` beside its route says what
+it takes and answers. The errors that every operation of a kind can meet (500, 503, and 401 when
+keys are configured) are added here, so no view lists them.
+"""
+
+import re
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 import schemas
-import testing_schemas
 from strict_fields import Bool, Integer, Number
 
 TITLE = "Agents API"
 VERSION = "1.0.0"
 
 ERROR_DESCRIPTIONS = {
-    304: "Not modified: the agent still has the ETag sent in If-None-Match.",
     400: "validation_error or invalid_json.",
     401: "unauthorized: a Bearer API key is missing or wrong.",
     404: "not_found.",
-    405: "method_not_allowed.",
     409: "idempotency_conflict.",
     412: "precondition_failed: If-Match does not match the agent's ETag.",
     413: "payload_too_large.",
     415: "unsupported_media_type.",
+    429: "rate_limited: too many requests; wait Retry-After seconds.",
     500: "internal_error.",
+    503: "database_unavailable: the storage cannot be used right now; retry after Retry-After.",
 }
-BODY_ERRORS = (400, 401, 413, 415, 500)
-TEST_MODE_NOTE = "Test mode only (AGENTS_TEST_MODE=1); acts on the request's namespace."
+BODY_ERRORS = (400, 413, 415)
+COMPONENT = "#/components/schemas/"
+PATCH = "Patch"
+# <agent_id> and <path:name> in a Flask rule are {agent_id} and {name} in OpenAPI.
+FLASK_VARIABLE = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
 
 
-def build_spec(url_prefix="", test_mode=False):
-    """The whole OpenAPI document as a dict; with `test_mode`, the /_test routes too."""
-    marshmallow_plugin = MarshmallowPlugin()
+def operation(ok, body=None, query=None, headers=(), errors=(), content_types=None,
+              path_parameters=None, not_modified=None, merge_patch=False):
+    """Describe a view for the OpenAPI document.
+
+    `ok` is (status, description, schema, response headers); `body` the request body's schema
+    (sent as `content_types`, application/json by default), taken as a JSON merge patch of it
+    with `merge_patch`; `query` a schema of query parameters; `headers` header parameters (see
+    `header`); `errors` the statuses the view itself answers besides its success;
+    `not_modified` the description of a 304.
+    """
+
+    def describe(view):
+        view.openapi = {
+            "ok": ok, "body": body, "query": query, "headers": list(headers),
+            "errors": tuple(errors), "content_types": content_types or ("application/json",),
+            "path_parameters": path_parameters or {}, "not_modified": not_modified,
+            "merge_patch": merge_patch,
+        }
+        return view
+
+    return describe
+
+
+def header(name, description, schema=None):
+    """A request header parameter."""
+    return {"in": "header", "name": name, "required": False, "description": description,
+            "schema": schema or {"type": "string"}}
+
+
+def build_spec(app):
+    """The whole OpenAPI document of `app` as a dict."""
+    plugin = MarshmallowPlugin(schema_name_resolver=component_name)
     spec = APISpec(
         title=TITLE,
         version=VERSION,
         openapi_version="3.1.0",
-        plugins=[marshmallow_plugin],
-        servers=[{"url": url_prefix or "/"}],
+        plugins=[plugin],
+        servers=[{"url": app.config["URL_PREFIX"] or "/"}],
         info={"description": "Voice agents: greeting, call limits, speech and language models."},
     )
-    _map_custom_fields(marshmallow_plugin)
-    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    components = _component_schemas()
-    paths = _paths()
-    if test_mode:
-        components.update(_test_component_schemas())
-        paths = _with_namespace_header(paths)
-        paths.update(_test_paths())
-    for name, schema in components.items():
-        spec.components.schema(name, schema=schema)
-    servers = {path: operations.pop("servers") for path, operations in paths.items()
-               if "servers" in operations}
-    for path, operations in paths.items():
-        spec.path(path=path, parameters=operations.pop("parameters", None), operations=operations)
+    _map_custom_fields(plugin)
+    secured = bool(app.config["API_KEYS"])
+    if secured:
+        spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    _register(spec, schemas.ErrorSchema)
+    for tool in (schemas.NestedToolSchema, schemas.FlatToolSchema):
+        _register(spec, tool)
+    paths = {}
+    for rule in sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule):
+        view = app.view_functions[rule.endpoint]
+        described = getattr(view, "openapi", None)
+        if described is None:
+            continue
+        path, under_prefix = _openapi_path(rule.rule, app.config["URL_PREFIX"])
+        blueprint = app.blueprints.get(rule.endpoint.rpartition(".")[0])
+        entry = paths.setdefault(path, {
+            "under_prefix": under_prefix, "operations": {}, "parameters": [],
+            "protected": getattr(blueprint, "protected", False),
+        })
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            entry["operations"][method.lower()] = _operation(
+                spec, app, rule, view, described, secured
+            )
+        entry["parameters"] = _path_parameters(described["path_parameters"])
+    # Features switched on as a whole (test mode) add what they put on every operation.
+    for hook in app.extensions.get("openapi_hooks", ()):
+        hook(paths)
+    for path, entry in paths.items():
+        spec.path(path=path, parameters=entry["parameters"] or None,
+                  operations=entry["operations"])
     document = spec.to_dict()
-    for path, path_servers in servers.items():
-        document["paths"][path]["servers"] = path_servers
-    document["security"] = [{}, {"bearer": []}]
+    _add_merge_patch_components(document)
+    for path, entry in paths.items():
+        if not entry["under_prefix"]:
+            # Never under AGENTS_URL_PREFIX, whatever the document's own server says.
+            document["paths"][path]["servers"] = [{"url": "/"}]
     return document
+
+
+def component_name(schema):
+    """A schema's component name: its class name without `Schema`."""
+    cls = schema if isinstance(schema, type) else type(schema)
+    return cls.__name__.removesuffix("Schema")
+
+
+def _add_merge_patch_components(document):
+    """For each `XPatch` an operation names, a component for merge patches (RFC 7396) of X.
+
+    In a patch every member may be left out, and one that is optional may be null, which
+    resets it to its default; objects merge member by member, so their members are patches
+    too, while arrays are replaced whole.
+    """
+    components = document["components"]["schemas"]
+    wanted = [
+        name.removesuffix(PATCH)
+        for name in _referenced_components(document.get("paths", {}))
+        if name.endswith(PATCH)
+    ]
+    for name in wanted:
+        _patch_component(components, name)
+
+
+def _referenced_components(value):
+    if isinstance(value, dict):
+        ref = value.get("$ref", "")
+        if ref.startswith(COMPONENT):
+            yield ref[len(COMPONENT):]
+        for item in value.values():
+            yield from _referenced_components(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _referenced_components(item)
+
+
+def _patch_component(components, name):
+    patch_name = name + PATCH
+    if patch_name in components:
+        return patch_name
+    original = components[name]
+    patch = {key: value for key, value in original.items() if key != "required"}
+    components[patch_name] = patch  # before the members, so a cycle ends here
+    required = set(original.get("required", ()))
+    patch["properties"] = {
+        member: _patch_member(components, schema, nullable=member not in required)
+        for member, schema in original.get("properties", {}).items()
+    }
+    return patch_name
+
+
+def _accepts_null(schema):
+    kind = schema.get("type")
+    return kind == "null" or (isinstance(kind, list) and "null" in kind)
+
+
+def _patch_member(components, schema, nullable):
+    if schema.get("readOnly"):
+        return schema
+    options = schema["anyOf"] if "anyOf" in schema else [schema]
+    patched = []
+    for option in options:
+        ref = option.get("$ref", "")
+        target = components.get(ref[len(COMPONENT):]) if ref.startswith(COMPONENT) else None
+        if target is not None and target.get("type") == "object":
+            option = {"$ref": COMPONENT + _patch_component(components, ref[len(COMPONENT):])}
+        patched.append(option)
+    if nullable and not any(_accepts_null(option) for option in patched):
+        kind = patched[0].get("type") if len(patched) == 1 else None
+        if isinstance(kind, (str, list)):
+            member = {**patched[0], "type": [*([kind] if isinstance(kind, str) else kind), "null"]}
+            if "enum" in member:
+                member["enum"] = [*member["enum"], None]
+            return member
+        patched.append({"type": "null"})
+    if len(patched) == 1:
+        return patched[0]
+    rest = {key: value for key, value in schema.items() if key != "anyOf"}
+    return {**rest, "anyOf": patched}
+
+
+def _register(spec, schema):
+    name = component_name(schema)
+    if name not in spec.components.schemas:
+        spec.components.schema(name, schema=schema)
+    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def _map_custom_fields(plugin):
@@ -65,218 +209,78 @@ def _map_custom_fields(plugin):
 
     def tool_shapes(self, field, **kwargs):
         if isinstance(field, schemas.Tool):
-            return {"oneOf": [_ref("NestedTool"), _ref("FlatTool")]}
+            return {"oneOf": [_ref(schemas.NestedToolSchema), _ref(schemas.FlatToolSchema)]}
         return {}
 
     plugin.converter.add_attribute_function(tool_shapes)
 
 
-def _component_schemas():
-    return {
-        "Agent": schemas.AgentSchema,
-        "AgentPatch": schemas.AgentSchema(partial=True),
-        "NestedTool": schemas.NestedToolSchema,
-        "FlatTool": schemas.FlatToolSchema,
-        "AgentEnvelope": schemas.AgentEnvelopeSchema,
-        "AgentList": schemas.AgentListSchema,
-        "Success": schemas.SuccessSchema,
-        "Status": schemas.StatusSchema,
-        "Error": schemas.ErrorSchema,
+def _ref(schema):
+    return {"$ref": f"#/components/schemas/{component_name(schema)}"}
+
+
+def _openapi_path(rule, prefix):
+    """The rule as an OpenAPI path, relative to the prefix when it is under it."""
+    path = FLASK_VARIABLE.sub(r"{\1}", rule)
+    if prefix and (path == prefix or path.startswith(prefix + "/")):
+        return path[len(prefix):] or "/", True
+    return path, False
+
+
+def _operation(spec, app, rule, view, described, secured):
+    status, description, schema, response_headers = described["ok"]
+    responses = {str(status): _response(spec, description, schema, response_headers)}
+    if described["not_modified"]:
+        responses["304"] = {"description": described["not_modified"],
+                            "headers": response_headers}
+    errors = set(described["errors"]) | {500}
+    blueprint = app.blueprints.get(rule.endpoint.rpartition(".")[0])
+    if getattr(blueprint, "uses_database", False):
+        errors.add(503)
+    if secured and getattr(blueprint, "protected", False):
+        errors.add(401)
+    for code in sorted(errors):
+        responses[str(code)] = _error(spec, code)
+    result = {
+        "summary": (view.__doc__ or "").strip().splitlines()[0],
+        "tags": [getattr(blueprint, "tag", rule.endpoint.partition(".")[0])],
+        "responses": responses,
     }
+    parameters = list(described["headers"])
+    if described["query"] is not None:
+        parameters.insert(0, {"in": "query", "schema": described["query"]})
+    if parameters:
+        result["parameters"] = parameters
+    if described["body"] is not None:
+        body_ref = _register(spec, described["body"])
+        if described["merge_patch"]:
+            body_ref = {"$ref": body_ref["$ref"] + PATCH}
+        result["requestBody"] = {
+            "required": True,
+            "content": {kind: {"schema": body_ref} for kind in described["content_types"]},
+        }
+    if secured and getattr(blueprint, "protected", False):
+        result["security"] = [{"bearer": []}]
+    return result
 
 
-def _ref(name):
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(name):
-    return {"application/json": {"schema": _ref(name)}}
-
-
-def _ok(description, name, headers=None):
-    response = {"description": description, "content": _json(name)}
+def _response(spec, description, schema, headers=None):
+    response = {"description": description}
+    if schema is not None:
+        response["content"] = {"application/json": {"schema": _register(spec, schema)}}
     if headers:
         response["headers"] = headers
     return response
 
 
-def _errors(*statuses):
-    return {
-        str(status): {"description": ERROR_DESCRIPTIONS[status], "content": _json("Error")}
-        for status in statuses
-    }
+def _error(spec, status):
+    headers = RETRY_AFTER if status in (429, 503) else None
+    return _response(spec, ERROR_DESCRIPTIONS.get(status, "An error."), schemas.ErrorSchema,
+                     headers)
 
 
-def _header(name, description, schema=None):
-    return {"in": "header", "name": name, "required": False, "description": description,
-            "schema": schema or {"type": "string"}}
-
-
-AGENT_ID = {
-    "in": "path",
-    "name": "agent_id",
-    "required": True,
-    "description": "The agent's id, a lowercase UUID.",
-    "schema": {"type": "string", "format": "uuid"},
-}
-ETAG_HEADER = {"ETag": {"description": "The agent's version.", "schema": {"type": "string"}}}
-
-
-def _paths():
-    return {
-        "/agents": {
-            "get": {
-                "summary": "List agents, newest first.",
-                "parameters": [{"in": "query", "schema": schemas.ListQuerySchema}],
-                "responses": {"200": _ok("The agents.", "AgentList"), **_errors(400, 401, 500)},
-            },
-            "post": {
-                "summary": "Create an agent.",
-                "parameters": [_header(
-                    "Idempotency-Key",
-                    "Makes a retried create safe: a repeat within 24 hours returns the first answer.",
-                    {"type": "string", "pattern": schemas.IDEMPOTENCY_KEY_PATTERN},
-                )],
-                "requestBody": {"required": True, "content": _json("Agent")},
-                "responses": {
-                    "201": _ok("The new agent.", "AgentEnvelope", {
-                        **ETAG_HEADER,
-                        "Location": {"description": "The agent's URL.", "schema": {"type": "string"}},
-                    }),
-                    **_errors(409, *BODY_ERRORS),
-                },
-            },
-        },
-        "/agents/{agent_id}": {
-            "parameters": [AGENT_ID],
-            "get": {
-                "summary": "Get an agent.",
-                "parameters": [_header("If-None-Match", "Answer 304 while the ETag still holds.")],
-                "responses": {
-                    "200": _ok("The agent.", "AgentEnvelope", ETAG_HEADER),
-                    "304": {"description": ERROR_DESCRIPTIONS[304], "headers": ETAG_HEADER},
-                    **_errors(401, 404, 500),
-                },
-            },
-            "patch": {
-                "summary": "Update an agent with a JSON merge patch (RFC 7396).",
-                "parameters": [_header("If-Match", "Refuse the change if the agent changed since.")],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/merge-patch+json": {"schema": _ref("AgentPatch")},
-                        "application/json": {"schema": _ref("AgentPatch")},
-                    },
-                },
-                "responses": {
-                    "200": _ok("The updated agent.", "AgentEnvelope", ETAG_HEADER),
-                    **_errors(404, 412, *BODY_ERRORS),
-                },
-            },
-            "delete": {
-                "summary": "Delete an agent.",
-                "parameters": [_header("If-Match", "Refuse the delete if the agent changed since.")],
-                "responses": {
-                    "200": _ok("The agent is gone.", "Success"),
-                    **_errors(401, 404, 412, 500),
-                },
-            },
-        },
-    }
-
-
-
-def _test_component_schemas():
-    return {
-        "Reset": testing_schemas.ResetSchema,
-        "Fixtures": testing_schemas.FixturesSchema,
-        "Fault": testing_schemas.FaultSchema,
-        "FaultEnvelope": testing_schemas.FaultEnvelopeSchema,
-        "FaultList": testing_schemas.FaultListSchema,
-        "Journal": testing_schemas.JournalSchema,
-        "Snapshot": testing_schemas.SnapshotSchema,
-        "SnapshotEnvelope": testing_schemas.SnapshotEnvelopeSchema,
-        "Clock": testing_schemas.ClockSchema,
-        "AgentsLoaded": testing_schemas.AgentsLoadedSchema,
-    }
-
-
-NAMESPACE = _header(
-    testing_schemas.NAMESPACE_HEADER,
-    "Scopes the request to a namespace (default: default).",
-    {"type": "string", "pattern": testing_schemas.NAME.pattern},
-)
-
-
-def _with_namespace_header(paths):
-    """Every operation takes the namespace header, and answers 400 when it is malformed."""
-    scoped = {}
-    for path, operations in paths.items():
-        scoped[path] = {"parameters": [*operations.get("parameters", ()), NAMESPACE]}
-        for method, operation in operations.items():
-            if method in ("parameters", "servers"):
-                scoped[path][method] = operation
-                continue
-            responses = {**_errors(400), **operation["responses"]}
-            scoped[path][method] = {**operation, "responses": dict(sorted(responses.items()))}
-    return scoped
-
-
-def _test_operation(summary, ok_status, ok, body=None, errors=(400, 401, 500)):
-    operation = {
-        "summary": summary,
-        "description": TEST_MODE_NOTE,
-        "tags": ["test mode"],
-        "responses": {str(ok_status): ok, **_errors(*errors)},
-    }
-    if body is not None:
-        operation["requestBody"] = {"required": True, "content": _json(body)}
-    return operation
-
-
-def _test_paths():
-    success = _ok("Done.", "Success")
-    paths = {
-        "/_test/reset": {"post": {
-            **_test_operation("Forget the namespace's state; a seed makes ids repeatable.", 200, success),
-            "requestBody": {"required": False, "content": _json("Reset")},
-        }},
-        "/_test/fixtures": {"post": _test_operation(
-            "Load agents as given, all or none.", 201, _ok("The loaded agents.", "AgentsLoaded"),
-            "Fixtures", (400, 401, 413, 415, 500),
-        )},
-        "/_test/requests": {
-            "get": {
-                **_test_operation("The journal of API requests, oldest first.", 200,
-                                  _ok("The journal.", "Journal")),
-                "parameters": [{"in": "query", "schema": testing_schemas.JournalQuerySchema}],
-            },
-            "delete": _test_operation("Empty the journal.", 200, success, errors=(401, 500)),
-        },
-        "/_test/faults": {
-            "post": _test_operation("Make the next matching API requests fail.", 201,
-                                    _ok("The fault.", "FaultEnvelope"), "Fault", (400, 401, 413, 415, 500)),
-            "get": _test_operation("The faults still waiting.", 200, _ok("The faults.", "FaultList"),
-                                   errors=(401, 500)),
-            "delete": _test_operation("Delete every fault.", 200, success, errors=(401, 500)),
-        },
-        "/_test/snapshots": {"post": _test_operation(
-            "Save the namespace's state under a name.", 201, _ok("Saved.", "SnapshotEnvelope"),
-            "Snapshot", (400, 401, 413, 415, 500),
-        )},
-        "/_test/snapshots/{name}/restore": {
-            "parameters": [{"in": "path", "name": "name", "required": True,
-                            "schema": {"type": "string"}}],
-            "post": _test_operation("Put a saved state back exactly.", 200, success, errors=(401, 404, 500)),
-        },
-        "/_test/clock": {
-            "put": _test_operation("Freeze the clock of created_at and updated_at.", 200,
-                                   _ok("The frozen time.", "Clock"), "Clock", (400, 401, 413, 415, 500)),
-            "delete": _test_operation("Let the clock run again.", 200, success, errors=(401, 500)),
-        },
-    }
-    # Never under AGENTS_URL_PREFIX, whatever the document's own server says.
-    return {
-        path: {**operations, "servers": [{"url": "/"}]}
-        for path, operations in _with_namespace_header(paths).items()
-    }
+def _path_parameters(described):
+    return [
+        {"in": "path", "name": name, "required": True, **details}
+        for name, details in described.items()
+    ]

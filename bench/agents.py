@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 import models
+from storage.sqlite import SqliteEngine
 from schemas import AGENT
 
 # Business, domain, language, and the departments its agents transfer callers to: each
@@ -131,10 +132,11 @@ def seed_into_sqlite(database_path, count, templates=50):
     Each stored row is exactly what a POST stores; only the validation is done once per template
     rather than once per agent, so a hundred thousand agents take seconds, not minutes.
     """
-    models.init_database(str(database_path))
+    store = models.Store(SqliteEngine(str(database_path)))
+    store.prepare()
     loaded = [AGENT.load(agent_body(index)) for index in range(templates)]
     ids = []
-    with models.db.connection_context(), models.write_transaction():
+    with store.activated(), models.db.connection_context(), models.write_transaction():
         for index in range(count):
             fields = {**loaded[index % templates], "name": agent_name(index)}
             agent, _ = models.create_agent(fields)

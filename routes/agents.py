@@ -10,18 +10,44 @@ from flask import Blueprint, g, request, url_for
 from marshmallow import ValidationError
 
 import models
+from openapi import BODY_ERRORS, header, operation
 from routes.jsonio import json_response, read_json_body
-from schemas import AGENT, IDEMPOTENCY_KEY_PATTERN, ListQuerySchema, load_patched
+from schemas import (
+    AGENT,
+    IDEMPOTENCY_KEY_PATTERN,
+    AgentEnvelopeSchema,
+    AgentListSchema,
+    AgentSchema,
+    ListQuerySchema,
+    SuccessSchema,
+    load_patched,
+)
 from strict_fields import LOWERCASE_UUID_PATTERN, is_utc_timestamp
 
 bp = Blueprint("agents", __name__)
+bp.tag = "agents"
+bp.uses_database = True
+bp.protected = True
 
 LIST_QUERY = ListQuerySchema()
 UUID_TEXT = re.compile(LOWERCASE_UUID_PATTERN, re.IGNORECASE)
 IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
+AGENT_ID = {"agent_id": {
+    "description": "The agent's id, a lowercase UUID.",
+    "schema": {"type": "string", "format": "uuid"},
+}}
+ETAG = {"ETag": {"description": "The agent's version.", "schema": {"type": "string"}}}
+LOCATION = {"Location": {"description": "The agent's URL.", "schema": {"type": "string"}}}
+IDEMPOTENCY_KEY_HEADER = header(
+    "Idempotency-Key",
+    "Makes a retried create safe: a repeat within 24 hours returns the first answer.",
+    {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
+)
+
 
 @bp.get("/agents", strict_slashes=False)
+@operation(ok=(200, "The agents.", AgentListSchema, None), query=ListQuerySchema, errors=(400,))
 def list_all():
     """List agents, newest first; all of them, or one page when `limit` is given."""
     query = LIST_QUERY.load(request.args.to_dict())
@@ -46,6 +72,10 @@ def list_all():
 
 
 @bp.post("/agents", strict_slashes=False)
+@operation(
+    ok=(201, "The new agent.", AgentEnvelopeSchema, {**ETAG, **LOCATION}),
+    body=AgentSchema, headers=[IDEMPOTENCY_KEY_HEADER], errors=(409, *BODY_ERRORS),
+)
 def create():
     """Create an agent."""
     body = read_json_body()
@@ -61,6 +91,11 @@ def create():
 
 
 @bp.get("/agents/<agent_id>", strict_slashes=False)
+@operation(
+    ok=(200, "The agent.", AgentEnvelopeSchema, ETAG), path_parameters=AGENT_ID, errors=(404,),
+    headers=[header("If-None-Match", "Answer 304 while the ETag still holds.")],
+    not_modified="Not modified: the agent still has the ETag sent in If-None-Match.",
+)
 def get_one(agent_id):
     """Get an agent."""
     agent = models.get_agent(_known_id(agent_id), namespace=_namespace())
@@ -70,6 +105,12 @@ def get_one(agent_id):
 
 
 @bp.patch("/agents/<agent_id>", strict_slashes=False)
+@operation(
+    ok=(200, "The updated agent.", AgentEnvelopeSchema, ETAG), path_parameters=AGENT_ID,
+    body=AgentSchema, merge_patch=True, headers=[header("If-Match", "Refuse the change if the agent changed since.")],
+    content_types=("application/merge-patch+json", "application/json"),
+    errors=(404, 412, *BODY_ERRORS),
+)
 def update(agent_id):
     """Update an agent with a JSON merge patch (RFC 7396)."""
     patch = read_json_body()
@@ -83,6 +124,11 @@ def update(agent_id):
 
 
 @bp.delete("/agents/<agent_id>", strict_slashes=False)
+@operation(
+    ok=(200, "The agent is gone.", SuccessSchema, None), path_parameters=AGENT_ID,
+    headers=[header("If-Match", "Refuse the delete if the agent changed since.")],
+    errors=(404, 412),
+)
 def delete(agent_id):
     """Delete an agent."""
     models.delete_agent(_known_id(agent_id), etag_matches=_if_match(), namespace=_namespace())

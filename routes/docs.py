@@ -14,16 +14,15 @@ def openapi_json():
     """The OpenAPI 3.1 document, built once from the schemas."""
     spec = current_app.extensions.get("openapi")
     if spec is None:
-        spec = current_app.extensions["openapi"] = build_spec(
-            current_app.config["URL_PREFIX"], current_app.config["TEST_MODE"]
-        )
+        spec = current_app.extensions["openapi"] = build_spec(current_app)
     return jsonify(spec)
 
 
 def register_reference(app):
     """Swagger UI at /docs, its JavaScript and CSS served from the installed package."""
     reference = get_swaggerui_blueprint(
-        "/docs", "/openapi.json", config={"app_name": "Agents API", "validatorUrl": None}, blueprint_name=REFERENCE
+        "/docs", "/openapi.json", config={"app_name": "Agents API", "validatorUrl": None},
+        blueprint_name=REFERENCE,
     )
     app.register_blueprint(reference)
     # The page itself answers at /docs as well as /docs/, with no redirect in between.

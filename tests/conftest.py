@@ -9,6 +9,10 @@ import pytest
 
 from app import create_app
 from schemas import AGENT, READ_ONLY_FIELDS
+from storage.sqlite import SqliteEngine
+
+# pytester runs the pytest plugin in suites of its own (tests/test_pytest_plugin.py).
+pytest_plugins = ["pytester"]
 
 VALID_AGENT = {
     "name": "Customer Support Agent",
@@ -132,6 +136,11 @@ def test_mode_server(tmp_path_factory):
     with LiveServer(folder / "agents.db", workers=2, AGENTS_TEST_MODE="1",
                     AGENTS_FIXTURES=str(fixtures), AGENTS_THREADS="1") as server:
         yield server
+
+
+def check_file(path):
+    """SQLite's integrity check, schema version and counts of the database file at `path`."""
+    return SqliteEngine(str(path)).check()
 
 
 def assert_valid_as_stored(agent):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import models
+import migrations
 from app import create_app
 from cli import main
 from tests.conftest import VALID_AGENT
@@ -54,9 +54,9 @@ def test_init_db_creates_the_database_at_this_releases_schema_version(tmp_path):
     result = invoke(database, "init-db")
 
     assert result.exit_code == 0, result.output
-    assert f"schema version {models.SCHEMA_VERSION}" in result.stdout
+    assert f"schema version {migrations.latest_version()}" in result.stdout
     with sqlite3.connect(database) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone() == (models.SCHEMA_VERSION,)
+        assert connection.execute("PRAGMA user_version").fetchone() == (migrations.latest_version(),)
         assert connection.execute("SELECT count(*) FROM agent").fetchone() == (0,)
 
 
@@ -230,9 +230,9 @@ def test_bad_arguments_exit_with_status_2_and_say_why(args, message, tmp_path):
 @pytest.mark.parametrize(
     "command, setting, message",
     [
-        (["check"], {"AGENTS_LOG_LEVEL": "loud"}, "AGENTS_LOG_LEVEL must be a level such as info"),
+        (["check"], {"AGENTS_LOG_LEVEL": "loud"}, "AGENTS_LOG_LEVEL must be one of debug, info, warning"),
         (["check"], {"AGENTS_DATABASE_URL": "postgres://db"}, "AGENTS_DATABASE_URL must look like"),
-        (["serve"], {"AGENTS_WORKERS": "many"}, "AGENTS_WORKERS must be a int, not 'many'"),
+        (["serve"], {"AGENTS_WORKERS": "many"}, "AGENTS_WORKERS must be a whole number, not 'many'."),
         (["serve"], {"AGENTS_ALLOW_UNAUTHENTICATED": "maybe"}, "AGENTS_ALLOW_UNAUTHENTICATED must be"),
     ],
 )
@@ -261,7 +261,7 @@ def test_check_reports_integrity_schema_version_and_counts(populated):
     assert result.exit_code == 0, result.output
     assert "integrity: ok" in result.stdout
     # check reads the file as it is: a release 1.0.0 file is migrated when it is next opened.
-    assert f"schema version: 1 (this release: {models.SCHEMA_VERSION})" in result.stdout
+    assert f"schema version: 1 (this release: {migrations.latest_version()})" in result.stdout
     assert "agents: 5" in result.stdout
     assert "active agents: 4" in result.stdout
 
@@ -285,6 +285,8 @@ def test_check_fails_on_a_file_that_is_not_a_database(tmp_path):
 
     assert result.exit_code == 1
     assert "integrity: unreadable: file is not a database" in result.stdout
+    assert "schema version" not in result.stdout
+    assert "integrity check failed" in result.stderr
 
 
 def test_check_fails_on_a_file_from_a_later_release(populated):
@@ -294,7 +296,7 @@ def test_check_fails_on_a_file_from_a_later_release(populated):
     result = invoke(populated, "check")
 
     assert result.exit_code == 1
-    assert f"schema version: 99 (this release: {models.SCHEMA_VERSION})" in result.stdout
+    assert f"schema version: 99 (this release: {migrations.latest_version()})" in result.stdout
     assert "later release" in result.stderr
 
 
@@ -333,11 +335,29 @@ def test_backup_into_a_missing_folder_says_so(populated, tmp_path):
     assert "does not exist" in result.stderr
 
 
-def test_the_commands_are_registered_on_the_apps_flask_cli_too(runner):
+def test_the_commands_are_registered_on_the_apps_flask_cli_too(client, runner, database_path):
+    client.post("/agents", json=VALID_AGENT)
+
     result = runner.invoke(args=["check"])
 
     assert result.exit_code == 0, result.output
     assert "integrity: ok" in result.output
+    assert result.output == invoke(database_path, "check").stdout
+
+
+def test_check_through_either_entry_point_creates_and_migrates_nothing(runner, database_path):
+    shutil.copy(RELEASE_1_FILE, database_path)
+    before = database_path.read_bytes()
+
+    flask_check = runner.invoke(args=["check"])
+    console_check = invoke(database_path, "check")
+
+    assert flask_check.output == console_check.stdout
+    assert f"schema version: 1 (this release: {migrations.latest_version()})" in flask_check.output
+    assert database_path.read_bytes() == before
+    # No lock file, so nothing was written through the service's own write path either.
+    made = {path.name for path in database_path.parent.iterdir()} - {"agents.db"}
+    assert made <= {"agents.db-wal", "agents.db-shm"}
 
 
 def test_the_installed_console_command_runs(populated):

@@ -41,7 +41,7 @@ def test_concurrent_patches_of_different_fields_all_survive(live_server):
 
 
 def test_an_update_whose_agent_changed_meanwhile_is_revised_again_from_the_newer_agent(
-    client, create_agent
+    app, client, create_agent
 ):
     agent = create_agent()
     seen = []
@@ -53,7 +53,8 @@ def test_an_update_whose_agent_changed_meanwhile_is_revised_again_from_the_newer
             models.update_agent(agent["id"], lambda fields: {**fields, "name": f"Other {len(seen)}"})
         return {**current, "first_message": "Mine"}
 
-    updated = models.update_agent(agent["id"], revise)
+    with app.extensions["store"].activated(), models.db.connection_context():
+        updated = models.update_agent(agent["id"], revise)
 
     # Three optimistic attempts lost the race; the fourth ran under the write lock.
     assert seen == [agent["name"], "Other 1", "Other 2", "Other 3"]

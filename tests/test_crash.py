@@ -8,8 +8,7 @@ import threading
 
 import requests
 
-import models
-from tests.conftest import VALID_AGENT, assert_valid_as_stored
+from tests.conftest import VALID_AGENT, assert_valid_as_stored, check_file
 from tests.live_server import LiveServer
 
 ROUNDS = 3
@@ -59,7 +58,7 @@ def test_every_acknowledged_agent_survives_kill_9_mid_write(tmp_path):
     checked = 0
     for round_number in range(1, ROUNDS + 2):
         with LiveServer(database) as server:
-            assert models.check_database(str(database))["integrity"] == ["ok"]
+            assert check_file((database))["integrity"] == ["ok"]
             for agent_id, (agent, etag) in acknowledged.items():
                 response = requests.get(f"{server.url}/agents/{agent_id}", timeout=30)
                 assert response.status_code == 200, f"acknowledged agent {agent_id} was lost"

@@ -13,7 +13,7 @@ import sqlite3
 
 import pytest
 
-import models
+import storage.sqlite
 from tests.conftest import VALID_AGENT
 
 
@@ -21,7 +21,7 @@ from tests.conftest import VALID_AGENT
 def flushes(database_path, monkeypatch):
     """Each fsync of a write's flush, as seen at that moment: the file, the lock, the agents."""
     seen = []
-    fdatasync = models._fdatasync
+    fdatasync = storage.sqlite.fdatasync
 
     def watched(descriptor):
         seen.append({
@@ -31,7 +31,7 @@ def flushes(database_path, monkeypatch):
         })
         fdatasync(descriptor)
 
-    monkeypatch.setattr(models, "_fdatasync", watched)
+    monkeypatch.setattr(storage.sqlite, "fdatasync", watched)
     return seen
 
 
@@ -88,7 +88,7 @@ def test_a_write_the_disk_cannot_flush_is_not_acknowledged(client, monkeypatch, 
     def failing(descriptor):
         raise OSError(errno.EIO, "Input/output error")
 
-    monkeypatch.setattr(models, "_fdatasync", failing)
+    monkeypatch.setattr(storage.sqlite, "fdatasync", failing)
     response = client.post("/agents", json={**VALID_AGENT, "webhook_secret": "never-logged-42"})
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "1"

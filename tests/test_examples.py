@@ -4,8 +4,10 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import requests
+from pytest_agents_api.plugin import module_namespace
 
 from tests.live_server import ROOT
 
@@ -19,7 +21,7 @@ def run_example_tests(*arguments, **environment):
     env = {name: value for name, value in os.environ.items() if not name.startswith("AGENTS_")}
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", *UNUSED_PLUGINS, *arguments, str(EXAMPLE)],
-        cwd=ROOT, env={**env, **environment}, capture_output=True, text=True, timeout=180,
+        cwd=ROOT, env={**env, "PATH": f"{Path(sys.executable).parent}:{env['PATH']}", **environment}, capture_output=True, text=True, timeout=180,
         check=False,
     )
     assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-5000:]
@@ -40,5 +42,19 @@ def test_the_example_passes_in_two_workers_sharing_one_server_started_from_the_c
     untouched = journal("default")
     run_example_tests("-n", "2", AGENTS_API_URL=test_mode_server.url)
     # Each worker kept to a namespace of its own, and nothing reached the default one.
-    assert journal("pytest-gw0") and journal("pytest-gw1")
+    for worker in ("gw0", "gw1"):
+        assert journal(module_namespace_of(worker))
     assert journal("default") == untouched
+
+
+def module_namespace_of(worker):
+    """The namespace the plugin gives the example's test module in an xdist worker."""
+    previous = os.environ.get("PYTEST_XDIST_WORKER")
+    os.environ["PYTEST_XDIST_WORKER"] = worker
+    try:
+        return module_namespace("test_client")
+    finally:
+        if previous is None:
+            os.environ.pop("PYTEST_XDIST_WORKER")
+        else:
+            os.environ["PYTEST_XDIST_WORKER"] = previous

@@ -12,8 +12,7 @@ import time
 import pytest
 import requests
 
-import models
-from tests.conftest import VALID_AGENT, read_only
+from tests.conftest import VALID_AGENT, check_file, read_only
 from tests.live_server import LiveServer
 
 UNAVAILABLE = {
@@ -51,7 +50,7 @@ def assert_sound(server, expected_agents):
     listed = call(server, "GET", "/agents").json()["agents"]
     assert sorted(listed, key=lambda agent: agent["id"]) == sorted(expected_agents, key=lambda agent: agent["id"])
     create(server, name="After the fault")
-    assert models.check_database(str(server.database_path))["integrity"] == ["ok"]
+    assert check_file((server.database_path))["integrity"] == ["ok"]
 
 
 

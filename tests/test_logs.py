@@ -1,5 +1,6 @@
 """Logs: one JSON access line per request with its id; no secret, key or body; traces kept inside."""
 
+import contextlib
 import json
 import logging
 from datetime import datetime, timedelta
@@ -7,6 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 
 import models
+from logs import configure_logging
 from tests.conftest import VALID_AGENT
 
 API_KEY = "key-that-must-never-be-logged-1234"
@@ -26,9 +28,26 @@ class StderrLines:
         return [json.loads(line) for line in self.lines]
 
 
+@contextlib.contextmanager
+def server_logging(level):
+    """Logging as the server's entry points configure it, undone afterwards."""
+    logger = logging.getLogger("agents")
+    source_file = logging._srcfile
+    configure_logging(level)
+    try:
+        yield
+    finally:
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
+        logger.propagate = True
+        logging._srcfile = source_file
+
+
 @pytest.fixture
 def log_lines(capsys):
-    return StderrLines(capsys)
+    with server_logging("info"):
+        yield StderrLines(capsys)
 
 
 def access_lines(log_lines):
@@ -110,13 +129,19 @@ def test_an_access_line_is_shaped_as_the_log_formatter_shapes_every_other_line(c
     assert datetime.fromisoformat(access["time"]).utcoffset() == timedelta(0)
 
 
-def test_log_level_warning_drops_the_access_lines(make_app, log_lines):
-    client = make_app(LOG_LEVEL="warning").test_client()
-    try:
+def test_log_level_warning_drops_the_access_lines(client, capsys):
+    with server_logging("warning"):
         assert client.get("/healthz").headers["X-Request-ID"]
-        assert access_lines(log_lines) == []
-    finally:
-        logging.getLogger("agents").setLevel("INFO")
+        assert access_lines(StderrLines(capsys)) == []
+
+
+def test_building_the_app_configures_no_logging(make_app):
+    logger = logging.getLogger("agents")
+    source_file = logging._srcfile
+
+    make_app(LOG_LEVEL="debug").test_client().get("/healthz")
+
+    assert (logger.handlers, logger.level, logging._srcfile) == ([], logging.NOTSET, source_file)
 
 
 def test_a_request_is_answered_when_its_access_line_cannot_be_written(client, monkeypatch):
@@ -130,3 +155,17 @@ def test_a_request_is_answered_when_its_access_line_cannot_be_written(client, mo
 
     assert response.status_code == 201
     assert client.get(response.headers["Location"]).status_code == 200
+
+
+def test_a_broken_query_is_a_500_with_its_trace_logged_not_a_503(client, create_agent, log_lines,
+                                                                   monkeypatch):
+    agent = create_agent()
+    monkeypatch.setattr(models, "SELECT_AGENT", 'SELECT no_such_column FROM agent WHERE ? = ?')
+
+    response = client.get(f"/agents/{agent['id']}")
+
+    assert response.status_code == 500
+    assert response.get_json()["code"] == "internal_error"
+    assert "Retry-After" not in response.headers
+    [error] = [line for line in log_lines.records() if line["level"] == "ERROR"]
+    assert "no such column: no_such_column" in error["exc_info"]

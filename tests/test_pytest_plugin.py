@@ -1,23 +1,25 @@
-"""The `agents_api` fixture this project ships as a pytest plugin, and its helpers.
+"""The pytest plugin (its own distribution, plugin/), run as a user's suite runs it: in a pytest
+of its own, which starts `agents-api serve --test-mode` once for the whole run.
 
-Every test here runs against a service with AGENTS_URL_PREFIX=/api/v1, so the helpers are shown
-to add the prefix to API paths and to keep the /_test routes at the root.
+The inner suites run with AGENTS_URL_PREFIX=/api/v1, so the helpers are shown to add the prefix
+to API paths and to keep the /_test routes at the root.
 """
 
+import json
+import socket
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+HELPERS = '''
 import pytest
 import requests
 
 from pytest_agents_api import TestModeError
 
 SUPPORT = {"name": "Support"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def url_prefix():
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("AGENTS_API_URL", raising=False)
-        patch.setenv("AGENTS_URL_PREFIX", "/api/v1")
-        yield "/api/v1"
 
 
 def create(agents_api, **fields):
@@ -42,14 +44,14 @@ def test_each_test_starts_from_a_reset_service_1(agents_api):
 def test_each_test_starts_from_a_reset_service_2(agents_api):
     # The test before this one left an agent, a fault and a frozen clock behind.
     assert agents_api.faults() == []
-    response = requests.get(f"{agents_api.url}/agents", timeout=5)
+    response = requests.get(f"{agents_api.url}/agents", headers=agents_api.headers, timeout=5)
     assert response.json()["agents"] == []
     assert create(agents_api)["created_at"] != "2025-12-13T10:00:00.000Z"
 
 
 def test_requests_filters_by_method_and_by_path_without_the_prefix(agents_api):
     agent = create(agents_api)
-    requests.get(f"{agents_api.url}/agents/{agent['id']}", timeout=5)
+    requests.get(f"{agents_api.url}/agents/{agent['id']}", headers=agents_api.headers, timeout=5)
     assert [e["method"] for e in agents_api.requests()] == ["POST", "GET"]
     assert [e["path"] for e in agents_api.requests("GET", "/agents/{id}")] == [
         f"/api/v1/agents/{agent['id']}"
@@ -61,7 +63,8 @@ def test_requests_filters_by_method_and_by_path_without_the_prefix(agents_api):
 def test_fail_returns_the_fault_and_clear_faults_removes_it(agents_api):
     fault = agents_api.fail("POST", "/agents", status=429, retry_after=2, times=-1)
     assert (fault["path"], fault["times"]) == ("/api/v1/agents", -1)
-    response = requests.post(f"{agents_api.url}/agents", json=SUPPORT, timeout=5)
+    response = requests.post(f"{agents_api.url}/agents", json=SUPPORT, headers=agents_api.headers,
+                             timeout=5)
     assert (response.status_code, response.headers["Retry-After"]) == (429, "2")
     agents_api.clear_faults()
     assert agents_api.faults() == []
@@ -86,13 +89,103 @@ def test_load_snapshot_and_restore(agents_api):
     agents_api.snapshot("one-agent")
     agents_api.reset()
     agents_api.restore("one-agent")
-    response = requests.get(f"{agents_api.url}/agents/{loaded['id']}", timeout=5)
+    response = requests.get(f"{agents_api.url}/agents/{loaded['id']}",
+                            headers=agents_api.headers, timeout=5)
     assert response.json() == {"agent": loaded}
 
 
 def test_a_refused_helper_call_raises_with_the_services_message(agents_api):
-    with pytest.raises(TestModeError, match=r"^400: agents\.0\.name is required\.$") as refused:
+    with pytest.raises(TestModeError, match=r"^400: agents\\.0\\.name is required\\.$") as refused:
         agents_api.load([{}])
     assert refused.value.body["code"] == "validation_error"
     with pytest.raises(TestModeError, match="^404: No snapshot is named never-saved.$"):
         agents_api.restore("never-saved")
+'''
+
+# Each module writes what its fixture saw, so the outer test can compare modules and workers.
+RECORDER = '''
+import json, os
+from pathlib import Path
+
+
+def test_records_what_it_was_given(agents_api):
+    agents_api.load([{{"name": "Only in {name}"}}])
+    record = {{"url": agents_api.url, "namespace": agents_api.namespace,
+               "worker": os.environ.get("PYTEST_XDIST_WORKER", "main")}}
+    Path({folder!r}, "{name}.json").write_text(json.dumps(record))
+'''
+
+# Plugins the inner suites have no use for; leaving them out saves seconds of start-up per run.
+UNUSED_PLUGINS = ("-p", "no:schemathesis", "-p", "no:hypothesispytest", "-p", "no:cacheprovider")
+
+
+@pytest.fixture
+def run_suite(pytester, monkeypatch):
+    """Run the pytester folder's tests in a pytest of their own, the plugin loaded as installed."""
+    monkeypatch.setenv("AGENTS_URL_PREFIX", "/api/v1")
+    monkeypatch.delenv("AGENTS_API_URL", raising=False)
+    # The service installed beside this Python: what a user's PATH would name.
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin")
+
+    def run(*arguments):
+        return pytester.runpytest_subprocess(*UNUSED_PLUGINS, *arguments, timeout=180)
+
+    return run
+
+
+def test_every_helper_works_against_the_started_server(pytester, run_suite):
+    pytester.makepyfile(test_helpers=HELPERS)
+
+    result = run_suite()
+
+    result.assert_outcomes(passed=HELPERS.count("\ndef test_"))
+
+
+def test_one_server_serves_the_whole_run_with_a_namespace_per_module_and_worker(
+    pytester, run_suite, tmp_path
+):
+    records = tmp_path / "records"
+    records.mkdir()
+    for name in ("alpha", "beta", "gamma", "delta"):
+        pytester.makepyfile(**{f"test_{name}": RECORDER.format(folder=str(records), name=name)})
+
+    result = run_suite("-n", "2")
+
+    result.assert_outcomes(passed=4)
+    seen = [json.loads(path.read_text()) for path in sorted(records.glob("*.json"))]
+    assert {record["worker"] for record in seen} == {"gw0", "gw1"}
+    assert len({record["url"] for record in seen}) == 1
+    assert len({record["namespace"] for record in seen}) == 4
+    assert all(record["namespace"].startswith(f"pytest-{record['worker']}-test_")
+               for record in seen)
+    # The run stopped its server when it ended.
+    origin = urlsplit(seen[0]["url"])
+    with pytest.raises(OSError), socket.create_connection((origin.hostname, origin.port), 1):
+        pass
+
+
+def test_a_run_whose_tests_never_ask_for_the_fixture_starts_no_server(pytester, run_suite):
+    pytester.makepyfile(test_plain="def test_plain():\n    assert True\n")
+    pytester.makeconftest(
+        "import os, pathlib\n"
+        "def pytest_sessionfinish(session):\n"
+        "    folder = pathlib.Path(os.environ['AGENTS_API_RUN_FOLDER'])\n"
+        "    print('server started:', (folder / 'server.json').exists())\n"
+    )
+
+    result = run_suite("-s")
+
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*server started: False*"])
+
+
+def test_a_service_command_that_is_not_there_fails_the_fixture_with_one_clear_reason(
+    pytester, run_suite, monkeypatch
+):
+    monkeypatch.setenv("AGENTS_API_COMMAND", "/nowhere/agents-api")
+    pytester.makepyfile(test_one="def test_one(agents_api):\n    pass\n")
+
+    result = run_suite()
+
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*/nowhere/agents-api*"])

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import requests
 
-import models
 from config import exposure_refusal
-from tests.conftest import VALID_AGENT
+from testdouble.state import seeded_id
+from tests.conftest import VALID_AGENT, check_file
 from tests.live_server import ROOT, LiveServer
 
 AGENTS_API = Path(sys.executable).with_name("agents-api")
@@ -143,7 +143,7 @@ def test_a_backup_taken_while_agents_are_being_written_is_whole_and_consistent(t
 
     assert result.returncode == 0, result.stderr
     assert "integrity ok" in result.stdout
-    assert models.check_database(str(backup))["integrity"] == ["ok"]
+    assert check_file((backup))["integrity"] == ["ok"]
     with sqlite3.connect(backup) as copy:
         saved = {agent_id for (agent_id,) in copy.execute("SELECT id FROM agent")}
     assert set(before_backup) <= saved <= set(acknowledged)
@@ -157,4 +157,4 @@ def test_serve_with_the_test_mode_flag_serves_the_test_routes(tmp_path):
         created = requests.post(f"{server.url}/agents", json={"name": "Seeded"}, timeout=5)
 
     assert reset.status_code == 200
-    assert created.json()["agent"]["id"] == models.seeded_id(7, 0)
+    assert created.json()["agent"]["id"] == seeded_id(7, 0)

@@ -6,7 +6,7 @@ from contextlib import closing
 
 import pytest
 
-import models
+import migrations
 from app import create_app
 from config import ConfigError, load_settings
 from tests.conftest import VALID_AGENT
@@ -145,7 +145,7 @@ def test_the_test_mode_setting_reads_one_and_true_as_on(raw, expected):
 
 
 def test_an_unreadable_test_mode_setting_stops_the_start():
-    with pytest.raises(ConfigError, match="AGENTS_TEST_MODE must be a boolean, not 'yes please'"):
+    with pytest.raises(ConfigError, match=r"AGENTS_TEST_MODE must be 1 or 0 \(or true or false\), not 'yes please'"):
         load_settings({"AGENTS_TEST_MODE": "yes please"})
 
 
@@ -172,7 +172,7 @@ def test_a_version_1_database_gains_the_test_mode_tables_and_keeps_its_agents(tm
     assert upgraded.get(f"/agents/{agent['id']}").get_json() == {"agent": agent}
     assert upgraded.put("/_test/clock", json={"now": "2025-12-13T10:00:00.000Z"}).status_code == 200
     with closing(sqlite3.connect(path)) as connection, connection:
-        assert connection.execute("PRAGMA user_version").fetchone() == (models.SCHEMA_VERSION,)
+        assert connection.execute("PRAGMA user_version").fetchone() == (migrations.latest_version(),)
 
 
 def test_the_openapi_document_shows_the_test_routes_only_in_test_mode(client, double):

@@ -11,8 +11,11 @@ import sqlite3
 import pytest
 import requests
 
+import migrations
 import models
 from app import create_app
+from storage.sqlite import SqliteEngine
+from testdouble import state
 from tests.live_server import LiveServer
 from tests.test_cli import RELEASE_1_AGENTS, RELEASE_1_FILE, invoke
 
@@ -46,7 +49,7 @@ def test_a_release_1_database_is_served_intact_by_this_release(release_1_copy):
         assert agent["webhook_secret_set"] is True
 
     with sqlite3.connect(release_1_copy) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone() == (models.SCHEMA_VERSION,)
+        assert connection.execute("PRAGMA user_version").fetchone() == (migrations.latest_version(),)
         for table in ("agent", "idempotency_record"):
             etags = [etag for (etag,) in connection.execute(f"SELECT etag FROM {table}")]
             assert etags and not any('"' in etag for etag in etags)
@@ -56,20 +59,16 @@ def test_a_release_1_database_is_served_intact_by_this_release(release_1_copy):
 
 
 def test_a_later_migration_upgrades_a_release_1_file_once_and_in_order(release_1_copy, monkeypatch):
-    def added():
-        models.db.execute_sql('CREATE TABLE "note" ("id" INTEGER PRIMARY KEY, "text" TEXT NOT NULL)')
-
-    migrations = (*models.MIGRATIONS, added)
-    monkeypatch.setattr(models, "MIGRATIONS", migrations)
-    monkeypatch.setattr(models, "SCHEMA_VERSION", len(migrations))
+    added = ('CREATE TABLE "note" ("id" INTEGER PRIMARY KEY, "text" TEXT NOT NULL)',)
+    monkeypatch.setattr(migrations, "STEPS", (*migrations.STEPS, added))
 
     # The second start finds the file current: the new table is not created twice.
     for _ in range(2):
-        app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{release_1_copy}"})
-    client = app.test_client()
+        client = create_app({"DATABASE_URL": f"sqlite:///{release_1_copy}"}).test_client()
+        assert client.get("/readyz").status_code == 200
 
     with sqlite3.connect(release_1_copy) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone() == (len(migrations),)
+        assert connection.execute("PRAGMA user_version").fetchone() == (len(migrations.STEPS),)
         assert connection.execute("SELECT count(*) FROM note").fetchone() == (0,)
     assert client.get("/agents").get_json()["agents"] == [
         entry["agent"] for entry in RELEASE_1_AGENTS["agents"]
@@ -77,10 +76,11 @@ def test_a_later_migration_upgrades_a_release_1_file_once_and_in_order(release_1
 
 
 def test_the_migrations_build_exactly_the_tables_the_models_describe(tmp_path):
-    models.init_database(str(tmp_path / "migrated.db"))
-    models.bind_database(str(tmp_path / "modelled.db"))
-    with models.db.connection_context():
-        models.db.create_tables((*models.TABLES, *models.TEST_DOUBLE_TABLES))
+    migrated = SqliteEngine(str(tmp_path / "migrated.db"))
+    migrated.prepare(migrations.migrate)
+    modelled = models.Store(SqliteEngine(str(tmp_path / "modelled.db")))
+    with modelled.activated(), models.db.connection_context():
+        models.db.create_tables((*models.TABLES, *state.TABLES))
 
     def schema(name):
         with sqlite3.connect(tmp_path / name) as connection:
@@ -93,9 +93,11 @@ def test_a_database_from_a_later_release_is_refused_with_a_clear_message(release
     with sqlite3.connect(release_1_copy) as connection:
         connection.execute("PRAGMA user_version = 7")
 
-    known = f"schema version 7; this release knows up to {models.SCHEMA_VERSION}"
-    with pytest.raises(models.SchemaTooNew, match=known):
-        create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{release_1_copy}"})
+    known = f"schema version 7; this release knows up to {migrations.latest_version()}"
+    client = create_app({"DATABASE_URL": f"sqlite:///{release_1_copy}"}).test_client()
+    assert client.get("/readyz").status_code == 503
+    with pytest.raises(migrations.SchemaTooNew, match=known):
+        client.application.extensions["store"].prepare()
     result = invoke(release_1_copy, "init-db")
     assert result.exit_code == 1
     assert "schema version 7" in result.stderr

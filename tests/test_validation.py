@@ -165,10 +165,8 @@ def client(shared_app, shared_database):
     """Overrides conftest's `client`: one app for the module (an app per case is slow), on a
     database every test finds empty. Clearing it afterwards is the one step not done over HTTP,
     only because listing and deleting after each of hundreds of cases doubles the run time."""
-    if models.db.database != str(shared_database):  # make_app built another app since
-        models.init_database(str(shared_database))
     yield shared_app.test_client()
-    with models.db.connection_context():
+    with shared_app.extensions["store"].activated(), models.db.connection_context():
         models.Agent.delete().execute()
 
 

@@ -1,7 +1,4 @@
-"""Test mode's work on every request: its namespace, an injected fault, and a journal entry.
-
-Installed only when AGENTS_TEST_MODE is on, so the service pays nothing for it otherwise.
-"""
+"""Test mode's work on every request: its namespace, an injected fault, and a journal entry."""
 
 import hashlib
 import os
@@ -13,12 +10,14 @@ from flask import g, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
-import models
 from auth import is_api_path, is_test_path
 from config import ConfigError
-from errors import ApiError, error_response, validation_message
+from errors import ApiError, error_response
+from models import DEFAULT_NAMESPACE, AgentIdsTaken, utc_timestamp
 from routes.jsonio import parse_json
-from testing_schemas import (
+from sentences import validation_message
+from testdouble import state
+from testdouble.schemas import (
     NAMESPACE_HEADER,
     FixturesSchema,
     is_name,
@@ -35,17 +34,14 @@ FIXTURES = FixturesSchema()
 
 
 def install(app):
-    """Give every request a namespace, apply faults and keep the journal; load AGENTS_FIXTURES."""
+    """Give every request a namespace, apply faults and keep the journal."""
     app.before_request(_resolve_namespace)
     app.before_request(_inject_fault)
     app.after_request(_finish)
-    if app.config["FIXTURES"]:
-        with models.db.connection_context():
-            load_fixtures_file(app.config["FIXTURES"])
 
 
 def _resolve_namespace():
-    g.received_at = models.utc_timestamp()
+    g.received_at = utc_timestamp()
     if not (is_api_path(request.path) or is_test_path(request.path)):
         return
     namespace = _requested_namespace()
@@ -55,14 +51,14 @@ def _resolve_namespace():
 
 
 def _requested_namespace():
-    namespace = request.headers.get(NAMESPACE_HEADER, models.DEFAULT_NAMESPACE)
+    namespace = request.headers.get(NAMESPACE_HEADER, DEFAULT_NAMESPACE)
     return namespace if is_name(namespace) else None
 
 
 def _inject_fault():
     if not is_api_path(request.path):
         return None
-    fault = models.take_fault(request.method, request.path, g.namespace)
+    fault = state.take_fault(request.method, request.path, g.namespace)
     if fault is None:
         return None
     if fault["after_commit"]:
@@ -85,7 +81,7 @@ def _finish(response):
         # A request refused before its namespace was resolved (401) still has one to go to.
         namespace = g.get("namespace") or _requested_namespace()
         if namespace is not None:
-            models.record_request(_journal_entry(response.status_code), namespace)
+            state.record_request(_journal_entry(response.status_code), namespace)
     response.headers[WORKER_HEADER] = str(os.getpid())
     return response
 
@@ -101,7 +97,7 @@ def _journal_entry(status):
         },
         "body": _recorded_body(),
         "status": status,
-        "received_at": g.get("received_at") or models.utc_timestamp(),
+        "received_at": g.get("received_at") or utc_timestamp(),
     }
 
 
@@ -130,20 +126,35 @@ def redact_secrets(value):
     return value
 
 
-def load_fixtures_file(path):
-    """Load an AGENTS_FIXTURES file into the default namespace, once per database and content."""
+def read_fixtures_file(path):
+    """The agents of an AGENTS_FIXTURES file, checked, and the digest of its content."""
     try:
         raw = Path(path).read_bytes()
     except OSError as error:
         raise ConfigError(f"AGENTS_FIXTURES: {path} cannot be read ({error.strerror}).") from None
     try:
-        agents = FIXTURES.load(parse_json(raw))["agents"]
-        models.load_agents_once(agents, hashlib.sha256(raw).hexdigest())
+        return FIXTURES.load(parse_json(raw))["agents"], hashlib.sha256(raw).hexdigest()
     except ApiError:
         raise ConfigError(f"AGENTS_FIXTURES: {path} is not a JSON object.") from None
     except ValidationError as error:
         problems = validation_message(error.messages, getattr(error, "schema", None))
-        raise ConfigError(f"AGENTS_FIXTURES: {path} is not a valid fixtures file. {problems}") from None
-    except models.AgentIdsTaken as error:
-        problems = validation_message(taken_id_errors(error.indexes))
-        raise ConfigError(f"AGENTS_FIXTURES: {path} cannot be loaded. {problems}") from None
+        raise ConfigError(
+            f"AGENTS_FIXTURES: {path} is not a valid fixtures file. {problems}"
+        ) from None
+
+
+def fixtures_loader(path):
+    """What loads the file's agents into the default namespace once the tables exist.
+
+    Every process loads it, but only the first to get there for this content stores it.
+    """
+    agents, digest = read_fixtures_file(path)
+
+    def load():
+        try:
+            state.load_agents_once(agents, digest)
+        except AgentIdsTaken as error:
+            problems = validation_message(taken_id_errors(error.indexes))
+            raise ConfigError(f"AGENTS_FIXTURES: {path} cannot be loaded. {problems}") from None
+
+    return load

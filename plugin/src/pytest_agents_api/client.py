@@ -1,28 +1,11 @@
-"""A pytest plugin that gives tests an Agents API test double: the `agents_api` fixture.
-
-Installing this project registers it (entry point `pytest11`). Each test module gets its own
-service, started in this process on 127.0.0.1 and a free port with a temporary SQLite file, in
-test mode; every test starts from a reset. With AGENTS_API_URL set, the tests use that server
-instead, each pytest-xdist worker in a namespace of its own (AGENTS_API_NAMESPACE-<worker>).
-
-    def test_creates_an_agent(agents_api):
-        client = MyClient(agents_api.url, headers=agents_api.headers)
-        ...
-        assert agents_api.requests("POST", "/agents")[0]["status"] == 201
-"""
+"""The client of a running test double: its URL for the code under test, its /_test routes as
+methods for the test."""
 
 import json
-import os
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
 
-import pytest
-
-URL_VARIABLE = "AGENTS_API_URL"
-KEY_VARIABLE = "AGENTS_API_KEY"
-NAMESPACE_VARIABLE = "AGENTS_API_NAMESPACE"
 NAMESPACE_HEADER = "X-Agents-Namespace"
 
 
@@ -116,69 +99,3 @@ class AgentsApi:
         except urllib.error.HTTPError as error:
             with error:
                 raise TestModeError(error.code, json.load(error)) from None
-
-
-class InProcessServer:
-    """The service in test mode, served from a thread of this process on 127.0.0.1."""
-
-    def __init__(self, database_path):
-        from werkzeug.serving import WSGIRequestHandler, make_server
-
-        from app import create_app
-
-        class QuietHandler(WSGIRequestHandler):
-            def log_request(self, *args, **kwargs):
-                pass
-
-        self.app = create_app({
-            "DATABASE_URL": f"sqlite:///{database_path}",
-            "TEST_MODE": True,
-            "API_KEYS": (),
-            "FIXTURES": "",
-        })
-        self.server = make_server(
-            "127.0.0.1", 0, self.app, threaded=True, request_handler=QuietHandler
-        )
-        # A short poll interval makes shutdown, which waits for the next poll, quick.
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.server.server_port}{self.app.config['URL_PREFIX']}"
-
-    def start(self):
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.server.shutdown()
-        self.thread.join()
-        self.server.server_close()
-
-
-def _worker_namespace():
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    return f"{os.environ.get(NAMESPACE_VARIABLE, 'pytest')}-{worker}"
-
-
-@pytest.fixture(scope="module")
-def agents_api_server(tmp_path_factory):
-    """One test double per test module: in this process, or the one at AGENTS_API_URL."""
-    shared_url = os.environ.get(URL_VARIABLE)
-    if shared_url:
-        yield AgentsApi(shared_url, _worker_namespace(), os.environ.get(KEY_VARIABLE))
-        return
-    server = InProcessServer(tmp_path_factory.mktemp("agents-api") / "agents.db").start()
-    try:
-        yield AgentsApi(server.url)
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def agents_api(agents_api_server):
-    """The test double, reset for this test: no agents, journal, faults or frozen clock."""
-    agents_api_server.reset()
-    return agents_api_server

@@ -1,0 +1,87 @@
+"""The database schema, version by version, and the step that takes a file from each to the next.
+
+Every step is kept as the SQL it ran when its release shipped, not derived from the models, so
+that changing a model can never change what an old file is upgraded from. The file's version is
+SQLite's `user_version`.
+"""
+
+from storage import DatabaseUnavailable
+
+# Release 1.0.0: agents and idempotency records.
+SCHEMA_1 = (
+    'CREATE TABLE IF NOT EXISTS "agent" ("namespace" TEXT NOT NULL, "id" TEXT NOT NULL, '
+    '"created_at" TEXT NOT NULL, "updated_at" TEXT NOT NULL, "is_active" INTEGER NOT NULL, '
+    '"search_text" TEXT NOT NULL, "webhook_secret" TEXT, "document" TEXT NOT NULL, '
+    '"etag" TEXT NOT NULL, PRIMARY KEY ("namespace", "id"))',
+    'CREATE TABLE IF NOT EXISTS "idempotency_record" ("namespace" TEXT NOT NULL, '
+    '"key" TEXT NOT NULL, "fingerprint" TEXT NOT NULL, "agent_id" TEXT NOT NULL, '
+    '"document" TEXT NOT NULL, "etag" TEXT NOT NULL, "status" INTEGER NOT NULL, '
+    '"created" REAL NOT NULL, PRIMARY KEY ("namespace", "key"))',
+    'CREATE INDEX IF NOT EXISTS "agent_namespace_created_at_id" '
+    'ON "agent" ("namespace", "created_at", "id")',
+    'CREATE INDEX IF NOT EXISTS "agent_namespace_is_active_created_at_id" '
+    'ON "agent" ("namespace", "is_active", "created_at", "id")',
+    'CREATE INDEX IF NOT EXISTS "idempotency_record_created" ON "idempotency_record" ("created")',
+)
+
+# ETags are stored without the quotes the HTTP header puts around them.
+UNQUOTED_ETAGS = tuple(
+    f"UPDATE {table} SET etag = substr(etag, 2, length(etag) - 2) WHERE etag GLOB '\"*\"'"
+    for table in ("agent", "idempotency_record")
+)
+
+# The tables of test mode: clock, id seeds, journal, faults, snapshots, fixture files.
+TEST_DOUBLE_TABLES = (
+    'CREATE TABLE IF NOT EXISTS "frozen_clock" ("namespace" TEXT NOT NULL PRIMARY KEY, '
+    '"now" TEXT NOT NULL)',
+    'CREATE TABLE IF NOT EXISTS "id_sequence" ("namespace" TEXT NOT NULL PRIMARY KEY, '
+    '"seed" INTEGER NOT NULL, "counter" INTEGER NOT NULL)',
+    'CREATE TABLE IF NOT EXISTS "journal_entry" ("id" INTEGER NOT NULL PRIMARY KEY, '
+    '"namespace" TEXT NOT NULL, "method" TEXT NOT NULL, "path" TEXT NOT NULL, '
+    '"query" TEXT NOT NULL, "headers" TEXT NOT NULL, "body" TEXT, "status" INTEGER NOT NULL, '
+    '"received_at" TEXT NOT NULL)',
+    'CREATE INDEX IF NOT EXISTS "journal_entry_namespace" ON "journal_entry" ("namespace")',
+    'CREATE TABLE IF NOT EXISTS "fault" ("id" INTEGER NOT NULL PRIMARY KEY, '
+    '"namespace" TEXT NOT NULL, "method" TEXT NOT NULL, "path" TEXT NOT NULL, '
+    '"status" INTEGER NOT NULL, "error" TEXT, "code" TEXT NOT NULL, "delay_ms" INTEGER NOT NULL, '
+    '"remaining" INTEGER NOT NULL, "retry_after" INTEGER, "after_commit" INTEGER NOT NULL)',
+    'CREATE INDEX IF NOT EXISTS "fault_namespace_method" ON "fault" ("namespace", "method")',
+    'CREATE TABLE IF NOT EXISTS "snapshot" ("namespace" TEXT NOT NULL, "name" TEXT NOT NULL, '
+    '"state" TEXT NOT NULL, "created_at" TEXT NOT NULL, PRIMARY KEY ("namespace", "name"))',
+    'CREATE TABLE IF NOT EXISTS "fixture_file" ("namespace" TEXT NOT NULL, '
+    '"digest" TEXT NOT NULL, "loaded_at" TEXT NOT NULL, PRIMARY KEY ("namespace", "digest"))',
+)
+
+# STEPS[n - 1] takes a file from schema version n - 1 to n. Append only: a release that changes
+# what is stored adds a step, and the files of every earlier release still open.
+STEPS = (SCHEMA_1, UNQUOTED_ETAGS, TEST_DOUBLE_TABLES)
+
+
+class SchemaTooNew(DatabaseUnavailable):
+    """The database was written by a later release than this one."""
+
+
+def schema_version(database):
+    """The database's schema version (0 for a new, empty one)."""
+    return database.execute_sql("PRAGMA user_version").fetchone()[0]
+
+
+def latest_version():
+    """The version this release brings every database to."""
+    return len(STEPS)
+
+
+def migrate(database):
+    """Bring an open database up to the latest version, one committed step per version."""
+    version = schema_version(database)
+    latest = latest_version()
+    if version > latest:
+        raise SchemaTooNew(
+            f"The database has schema version {version}; this release knows up to "
+            f"{latest}. Run the release that wrote it, or a later one."
+        )
+    for number in range(version + 1, latest + 1):
+        with database.atomic("IMMEDIATE"):
+            for statement in STEPS[number - 1]:
+                database.execute_sql(statement)
+            database.execute_sql(f"PRAGMA user_version = {number}")

@@ -1,0 +1,39 @@
+"""The storage engines behind the models, and the failures that mean storage is unavailable.
+
+An engine owns what only its kind of database needs; models.py reaches whichever one the
+configured URL names through the same few members:
+
+    database                the Peewee database object
+    location                where the data lives, as an operator names it (no password)
+    prepare(migrate)        create what is missing, then run `migrate(database)`, one process
+                            at a time
+    open()                  give the calling thread a usable connection, before each request
+    write_transaction()     a transaction that holds the write lock and is durable once left
+    is_ready(version)       whether the database answers, can be written and is at `version`
+    unavailability(error)   why `error` means the storage is unavailable, or None if it does not
+"""
+
+
+class DatabaseUnavailable(Exception):
+    """The storage cannot be opened, read or written now; the same request may succeed later."""
+
+
+class WriteNotFlushed(DatabaseUnavailable):
+    """A committed write the disk did not confirm: others can read it, a power cut may lose it."""
+
+
+def check_url(database_url):
+    """Raise ValueError, saying what it should look like, unless an engine speaks this URL."""
+    from storage.sqlite import sqlite_path
+
+    sqlite_path(database_url)
+
+
+def open_engine(database_url, durable=True):
+    """The engine for a URL `check_url` accepts; nothing is opened or created yet.
+
+    Without `durable` an engine may skip what only power-cut safety needs (a test double's).
+    """
+    from storage.sqlite import SqliteEngine, sqlite_path
+
+    return SqliteEngine(sqlite_path(database_url), durable)

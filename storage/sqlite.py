@@ -1,0 +1,300 @@
+"""SQLite, the embedded engine: the file and its folder, the writers' lock, the WAL flush, the
+identity of the file each connection has open, free space, and the file tools that only a file has.
+"""
+
+import fcntl
+import os
+import shutil
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NamedTuple
+
+from peewee import DatabaseError, SqliteDatabase
+
+from storage import DatabaseUnavailable, WriteNotFlushed
+
+# WAL lets readers run beside the one writer. Each write is flushed to the disk before it is
+# answered, so an agent acknowledged with 201 survives a power cut, not only a crash of the process:
+# write_transaction fsyncs the WAL itself once the write lock is released (SQLite's own per-commit
+# fsync, synchronous=FULL, would hold every other writer waiting on the disk meanwhile).
+# synchronous=NORMAL still fsyncs around every checkpoint, so nothing moves from the WAL into the
+# database file unflushed.
+PRAGMAS = {
+    "journal_mode": "wal",
+    "synchronous": "normal",
+    "foreign_keys": 1,
+    "busy_timeout": 10_000,
+}
+# Below this much free space on the database's disk the service reports itself not ready.
+MIN_FREE_BYTES = 1024 * 1024
+# SQLite's primary result codes that describe the file or the disk rather than the statement:
+# busy or locked past the timeout, out of memory, read-only, I/O error, damaged, full, cannot be
+# opened, a broken lock protocol, not a database.
+UNAVAILABLE_CODES = {5, 6, 7, 8, 10, 11, 13, 14, 15, 26}
+URL_SCHEME = "sqlite:///"
+
+
+def sqlite_path(database_url):
+    """The absolute file path of a `sqlite:///relative` or `sqlite:////absolute` URL."""
+    if not database_url.startswith(URL_SCHEME) or len(database_url) == len(URL_SCHEME):
+        raise ValueError("must look like sqlite:///path/to/file.db")
+    return os.path.abspath(database_url[len(URL_SCHEME):])
+
+
+class FileIdentity(NamedTuple):
+    device: int
+    inode: int
+    writable: bool
+
+
+class SqliteEngine:
+    """One SQLite file, opened with PRAGMAS, kept open per thread while it stays the same file."""
+
+    def __init__(self, path, durable=True):
+        self.path = path
+        self.location = path
+        self.durable = durable
+        self.database = SqliteDatabase(
+            path, pragmas=PRAGMAS, autoconnect=False, check_same_thread=False
+        )
+        # The FileIdentity of the file each thread's connection was opened on.
+        self._connected_file = threading.local()
+
+    def prepare(self, migrate):
+        """Create the file and its folder if need be, then migrate it, one process at a time."""
+        try:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            # Several gunicorn workers may start at once; only one may switch a new file to WAL
+            # and create its tables, so they take turns on the lock file beside the database.
+            with self._lock_file(), self.database.connection_context():
+                migrate(self.database)
+        except OSError as error:
+            raise DatabaseUnavailable(
+                f"cannot create or open the database at {self.path}: {_reason(error)}"
+            ) from None
+        except DatabaseError as error:
+            cause = self.unavailability(error)
+            if cause is None:
+                raise
+            raise DatabaseUnavailable(f"cannot open the database at {self.path}: {cause}") from None
+
+    def open(self):
+        """Give this thread an open connection to the file, kept from request to request.
+
+        Opening one costs more than most requests, and closing the last connection to a WAL file
+        checkpoints it, so it stays open; but once the path no longer names the file it was
+        opened on (moved, deleted or replaced), or the file has become read-only or writable
+        since, it is closed and the path opened again, as a connection opened for this request
+        would be.
+        """
+        database = self.database
+        if not database.is_closed():
+            if self._file_identity() == getattr(self._connected_file, "identity", None):
+                return
+            database.close()
+        database.connect()
+        identity = self._connected_file.identity = self._file_identity()
+        if identity and not identity.writable:
+            # SQLite keeps a closed connection's descriptor open while other connections of this
+            # process hold locks on the file, and hands it to the next one that opens the file: a
+            # read-write descriptor from before the file became read-only would let it write.
+            database.execute_sql("PRAGMA query_only = ON")
+
+    def _file_identity(self):
+        try:
+            status = os.stat(self.path)
+        except OSError:
+            return None
+        return FileIdentity(status.st_dev, status.st_ino, os.access(self.path, os.W_OK))
+
+    @contextmanager
+    def write_transaction(self):
+        """A transaction that takes SQLite's write lock up front, so it never fails half-way,
+        and is on the disk when the block is left.
+
+        Writers first queue on the lock file beside the database. SQLite makes a writer that
+        finds the database locked sleep and retry (1, 2, 5, 10 ms and longer), so workers writing
+        at once would spend most of their time asleep; a blocked flock wakes the moment it is
+        released.
+
+        The commit is flushed after the lock is released, so the next writer commits while this
+        one waits on the disk, and writers flushing together share the disk's work. Until the
+        flush returns, other requests can already read the write; were the power to fail
+        meanwhile, it would be lost, but nobody would have been told it was stored. A later
+        write's flush covers every commit before it in the WAL, so no write that builds on it is
+        ever kept without it.
+        """
+        database = self.database
+        if database.in_transaction():
+            with database.atomic() as savepoint:
+                yield savepoint
+            return
+        try:
+            with self._lock_file(), _keeping_the_first_error(database.atomic("IMMEDIATE")) as txn:
+                yield txn
+        except OSError as error:  # the lock file: its folder gone, read-only or full
+            raise DatabaseUnavailable(f"cannot take the write lock: {_reason(error)}") from error
+        # A test double needs no power-cut durability, and its callers' suites wait on every write.
+        if self.durable:
+            self._flush_to_disk()
+
+    def _flush_to_disk(self):
+        """fsync the WAL: every commit written to it so far, by any connection, is then durable."""
+        try:
+            try:
+                descriptor = os.open(f"{self.path}-wal", os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                # No WAL: the file's system could not switch it to WAL, and commits went straight
+                # into the database file.
+                descriptor = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                fdatasync(descriptor)
+            finally:
+                os.close(descriptor)
+        except OSError as error:
+            raise WriteNotFlushed(f"could not flush a committed write to the disk: {error}") from error
+
+    @contextmanager
+    def _lock_file(self):
+        """Hold the exclusive lock on `<database>.lock`; closing the descriptor releases it."""
+        # A bare descriptor: a Python file object would cost every write about 70 µs to build.
+        descriptor = os.open(f"{self.path}.lock", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)
+
+    def is_ready(self, schema_version):
+        """True when the file can be opened, read and written, at `schema_version`, with room.
+
+        The check uses a connection of its own, so a thread's kept connection is left as it is.
+        """
+        # The probe's write alone cannot tell a read-only file: it may be given a read-write
+        # descriptor that outlived the file's write permission (see open).
+        if not os.access(self.path, os.W_OK):
+            return False
+        probe = SqliteDatabase(self.path, pragmas=PRAGMAS, autoconnect=False)
+        try:
+            with probe.connection_context():
+                probe.execute_sql("BEGIN IMMEDIATE")
+                try:
+                    # Rewriting the version in place is the cheapest write there is, and the
+                    # rollback keeps it from ever reaching the disk.
+                    version = probe.execute_sql("PRAGMA user_version").fetchone()[0]
+                    probe.execute_sql(f"PRAGMA user_version = {version}")
+                finally:
+                    probe.execute_sql("ROLLBACK")
+        except DatabaseError:
+            return False
+        return version == schema_version and self._has_room()
+
+    def _has_room(self):
+        # A rolled-back write never reaches the disk, so a full disk is asked about directly.
+        return shutil.disk_usage(os.path.dirname(self.path)).free >= MIN_FREE_BYTES
+
+    def unavailability(self, error):
+        """SQLite's own words when `error` is a state of the file or disk, else None."""
+        if isinstance(error, DatabaseUnavailable):
+            return str(error)
+        if isinstance(error, DatabaseError):
+            # Peewee keeps the sqlite3 exception it wraps, with SQLite's result code, as `orig`.
+            cause = getattr(error, "orig", None) or error.__context__
+            code = getattr(cause, "sqlite_errorcode", None)
+            if code is not None and code & 0xFF in UNAVAILABLE_CODES:
+                return str(cause)
+        return None
+
+    def backup(self, target):
+        """Copy the database to `target` with SQLite's online backup; returns its integrity check.
+
+        The copy is one consistent snapshot taken while the service goes on reading and writing.
+        It is written beside the target, readable by its owner only (it holds webhook secrets),
+        and renamed into place only once complete and checked.
+        """
+        partial = f"{target}.partial"
+        try:
+            _remove(partial)
+            os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            copy = sqlite3.connect(partial)
+            try:
+                with self.database.connection_context():
+                    self.database.connection().backup(copy)
+                # A single self-contained file: no -wal or -shm to carry along with it.
+                copy.execute("PRAGMA journal_mode = DELETE")
+                integrity = [row[0] for row in copy.execute("PRAGMA integrity_check")]
+            finally:
+                copy.close()
+            with open(partial, "rb") as written:
+                os.fsync(written.fileno())
+            if integrity == ["ok"]:
+                os.replace(partial, target)
+        finally:
+            _remove(partial)
+        return integrity
+
+    def files(self):
+        """The paths the live database consists of: the file, its WAL, shared memory and lock."""
+        return [self.path, *(f"{self.path}{suffix}" for suffix in ("-wal", "-shm", ".lock"))]
+
+    def check(self):
+        """Integrity, schema version, journal mode and counts of the file, opened read-only."""
+        if not os.path.isfile(self.path):
+            raise FileNotFoundError(self.path)
+        uri = f"{Path(self.path).as_uri()}?mode=ro"
+        connection = sqlite3.connect(uri, uri=True)
+        try:
+            report = {
+                "integrity": [row[0] for row in connection.execute("PRAGMA integrity_check")],
+                "schema_version": connection.execute("PRAGMA user_version").fetchone()[0],
+                "journal_mode": connection.execute("PRAGMA journal_mode").fetchone()[0],
+            }
+            if report["schema_version"] >= 1:
+                for name, sql in COUNTS:
+                    report[name] = connection.execute(sql).fetchone()[0]
+        except sqlite3.DatabaseError as error:
+            report = {"integrity": [f"unreadable: {error}"], "schema_version": None}
+        finally:
+            connection.close()
+        return report
+
+
+COUNTS = (
+    ("agents", "SELECT count(*) FROM agent"),
+    ("active_agents", "SELECT count(*) FROM agent WHERE is_active"),
+    ("idempotency_records", "SELECT count(*) FROM idempotency_record"),
+)
+
+# fdatasync skips the file's timestamps, which recovery does not need; macOS has only fsync.
+fdatasync = getattr(os, "fdatasync", os.fsync)
+
+
+@contextmanager
+def _keeping_the_first_error(transaction):
+    """Leave `transaction`, but let a failed rollback never hide the error that caused it.
+
+    When a commit fails because the disk is full, SQLite has already rolled back, and the
+    rollback that follows fails with "cannot rollback - no transaction is active".
+    """
+    try:
+        with transaction as txn:
+            yield txn
+    except DatabaseError as error:
+        first = error
+        while first is not None and "cannot rollback" in str(first):
+            first = first.__context__
+        if first is None or first is error:
+            raise
+        raise first from None
+
+
+def _reason(error):
+    return (error.strerror or str(error)).rstrip(".").lower()
+
+
+def _remove(path):
+    for name in (path, f"{path}-journal"):
+        if os.path.exists(name):
+            os.remove(name)

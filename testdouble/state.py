@@ -1,0 +1,295 @@
+"""What test mode keeps per namespace: frozen clock, seeded ids, request journal, faults,
+snapshots and loaded fixture files, in tables so that every worker sees the same.
+"""
+
+import hashlib
+import re
+import uuid
+
+from peewee import BooleanField, CompositeKey, IntegerField, TextField
+
+from models import (
+    DEFAULT_NAMESPACE,
+    Agent,
+    BaseModel,
+    IdempotencyRecord,
+    JsonText,
+    delete_namespace_agents,
+    insert_agents,
+    insert_rows,
+    random_id,
+    utc_timestamp,
+    write_transaction,
+)
+
+
+class SnapshotNotFound(LookupError):
+    """No snapshot has that name in the namespace."""
+
+
+class FrozenClock(BaseModel):
+    namespace = TextField(primary_key=True)
+    now = TextField()
+
+
+class IdSequence(BaseModel):
+    """A namespace's seed for deterministic ids and how many it has handed out."""
+
+    namespace = TextField(primary_key=True)
+    seed = IntegerField()
+    counter = IntegerField()
+
+
+class JournalEntry(BaseModel):
+    namespace = TextField(index=True)
+    method = TextField()
+    path = TextField()
+    query = JsonText()
+    headers = JsonText()
+    body = JsonText(null=True)
+    status = IntegerField()
+    received_at = TextField()
+
+
+class Fault(BaseModel):
+    namespace = TextField()
+    method = TextField()
+    path = TextField()
+    status = IntegerField()
+    error = TextField(null=True)
+    code = TextField()
+    delay_ms = IntegerField()
+    # Uses left; -1 until deleted. A fault is deleted when its last use is spent.
+    remaining = IntegerField()
+    retry_after = IntegerField(null=True)
+    after_commit = BooleanField()
+
+    class Meta:
+        indexes = ((("namespace", "method"), False),)
+
+
+class Snapshot(BaseModel):
+    namespace = TextField()
+    name = TextField()
+    state = JsonText()
+    created_at = TextField()
+
+    class Meta:
+        primary_key = CompositeKey("namespace", "name")
+
+
+class FixtureFile(BaseModel):
+    """A fixtures file already loaded into this database, known by its content's digest."""
+
+    namespace = TextField()
+    digest = TextField()
+    loaded_at = TextField()
+
+    class Meta:
+        primary_key = CompositeKey("namespace", "digest")
+
+
+TABLES = (FrozenClock, IdSequence, JournalEntry, Fault, Snapshot, FixtureFile)
+# What a namespace holds and a snapshot saves. The journal and faults are kept out of it: they
+# describe the requests of the test that is running, not the state it wants back.
+NAMESPACE_STATE = (Agent, IdempotencyRecord, FrozenClock, IdSequence)
+
+
+def install_stamps(store):
+    """Stamp the store's new agents with their namespace's frozen clock and seeded ids."""
+    store.now = namespace_now
+    store.new_id = next_namespace_id
+
+
+def namespace_now(namespace):
+    """The namespace's frozen time, or the real one."""
+    frozen = FrozenClock.get_or_none(FrozenClock.namespace == namespace)
+    return utc_timestamp() if frozen is None else frozen.now
+
+
+def next_namespace_id(namespace):
+    """The namespace's next seeded id, or a random one when it has no seed."""
+    sequence = IdSequence.get_or_none(IdSequence.namespace == namespace)
+    if sequence is None:
+        return random_id()
+    IdSequence.update(counter=IdSequence.counter + 1).where(
+        IdSequence.namespace == namespace
+    ).execute()
+    return seeded_id(sequence.seed, sequence.counter)
+
+
+def seeded_id(seed, counter):
+    """The `counter`th id of a seeded namespace: a lowercase UUIDv4 that depends on nothing else."""
+    digest = hashlib.sha256(f"{seed}:{counter}".encode()).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
+
+
+def reset_namespace(namespace=DEFAULT_NAMESPACE, seed=None):
+    """Forget a namespace's agents, idempotency records, journal, faults and frozen clock.
+
+    With a seed, the ids it hands out from now on are `seeded_id(seed, 0)`, `(seed, 1)`, ...;
+    without one they are random again. Snapshots are kept, so a test can restore one after.
+    """
+    with write_transaction():
+        delete_namespace_agents(namespace)
+        for model in (FrozenClock, IdSequence, JournalEntry, Fault):
+            model.delete().where(model.namespace == namespace).execute()
+        if seed is not None:
+            IdSequence.create(namespace=namespace, seed=seed, counter=0)
+
+
+def freeze_clock(now, namespace=DEFAULT_NAMESPACE):
+    """Make `now` the time of every create and update in the namespace."""
+    with write_transaction():
+        FrozenClock.replace(namespace=namespace, now=now).execute()
+
+
+def release_clock(namespace=DEFAULT_NAMESPACE):
+    """Let the namespace's clock run again."""
+    with write_transaction():
+        FrozenClock.delete().where(FrozenClock.namespace == namespace).execute()
+
+
+def load_agents(agents, namespace=DEFAULT_NAMESPACE):
+    """Store validated agents as given, all or none; raises AgentIdsTaken."""
+    with write_transaction():
+        return insert_agents(agents, namespace)
+
+
+def load_agents_once(agents, digest, namespace=DEFAULT_NAMESPACE):
+    """Load a fixtures file's agents unless a file with this digest was loaded before.
+
+    Every gunicorn worker may start with the same file; the first one to get here loads it.
+    """
+    with write_transaction():
+        loaded = FixtureFile.get_or_none(
+            (FixtureFile.namespace == namespace) & (FixtureFile.digest == digest)
+        )
+        if loaded is not None:
+            return []
+        FixtureFile.create(namespace=namespace, digest=digest, loaded_at=utc_timestamp())
+        return insert_agents(agents, namespace)
+
+
+def save_snapshot(name, namespace=DEFAULT_NAMESPACE):
+    """Save the namespace's agents, idempotency records, clock and id seed under `name`.
+
+    Returns how many agents it holds. A snapshot of the same name is replaced.
+    """
+    with write_transaction():
+        state = {
+            model._meta.table_name: list(
+                model.select().where(model.namespace == namespace).dicts()
+            )
+            for model in NAMESPACE_STATE
+        }
+        Snapshot.replace(
+            namespace=namespace, name=name, state=state, created_at=utc_timestamp()
+        ).execute()
+    return len(state[Agent._meta.table_name])
+
+
+def restore_snapshot(name, namespace=DEFAULT_NAMESPACE):
+    """Put the namespace back exactly as it was saved; raises SnapshotNotFound."""
+    with write_transaction():
+        snapshot = Snapshot.get_or_none((Snapshot.namespace == namespace) & (Snapshot.name == name))
+        if snapshot is None:
+            raise SnapshotNotFound(name)
+        for model in NAMESPACE_STATE:
+            model.delete().where(model.namespace == namespace).execute()
+            insert_rows(model, snapshot.state[model._meta.table_name])
+
+
+JOURNAL_FIELDS = ("method", "path", "query", "headers", "body", "status", "received_at")
+
+
+def record_request(entry, namespace=DEFAULT_NAMESPACE):
+    """Add a request (method, path, query, headers, body, status, received_at) to the journal."""
+    with write_transaction():
+        JournalEntry.create(namespace=namespace, **entry)
+
+
+def journal(method=None, path=None, namespace=DEFAULT_NAMESPACE):
+    """The namespace's journal, oldest first, optionally only one method and path (`{id}` ok)."""
+    select = JournalEntry.select().where(JournalEntry.namespace == namespace)
+    if method is not None:
+        select = select.where(JournalEntry.method == method)
+    return [
+        {name: getattr(entry, name) for name in JOURNAL_FIELDS}
+        # Entries are written as responses leave, so a delayed one is stored after later ones.
+        for entry in select.order_by(JournalEntry.received_at, JournalEntry.id)
+        if path is None or path_matches(path, entry.path)
+    ]
+
+
+def clear_journal(namespace=DEFAULT_NAMESPACE):
+    """Empty the namespace's journal."""
+    with write_transaction():
+        JournalEntry.delete().where(JournalEntry.namespace == namespace).execute()
+
+
+def path_matches(pattern, path):
+    """True when `path` is `pattern`, where each `{id}` stands for one path segment.
+
+    A trailing slash on either makes no difference, as it makes none to the routes.
+    """
+    pieces = (pattern.rstrip("/") or "/").split("{id}")
+    expression = "[^/]+".join(re.escape(piece) for piece in pieces)
+    return re.fullmatch(expression, path.rstrip("/") or "/") is not None
+
+
+FAULT_FIELDS = (
+    "method", "path", "status", "error", "code", "delay_ms", "retry_after", "after_commit",
+)
+
+
+def add_fault(fault, namespace=DEFAULT_NAMESPACE):
+    """Store a validated fault; `times` of them answer matching requests (-1: until deleted)."""
+    with write_transaction():
+        row = Fault.create(
+            namespace=namespace,
+            remaining=fault["times"],
+            **{name: fault[name] for name in FAULT_FIELDS},
+        )
+    return _fault_view(row)
+
+
+def faults(namespace=DEFAULT_NAMESPACE):
+    """The namespace's faults, oldest first, each with the uses it has left as `times`."""
+    select = Fault.select().where(Fault.namespace == namespace).order_by(Fault.id)
+    return [_fault_view(fault) for fault in select]
+
+
+def clear_faults(namespace=DEFAULT_NAMESPACE):
+    """Delete every fault of the namespace."""
+    with write_transaction():
+        Fault.delete().where(Fault.namespace == namespace).execute()
+
+
+def take_fault(method, path, namespace=DEFAULT_NAMESPACE):
+    """Spend one use of the oldest fault matching the request and return it; None if none does.
+
+    The use is spent under the write lock, so `times: 2` answers exactly two requests however
+    many workers race for it.
+    """
+    matching = (
+        Fault.select()
+        .where((Fault.namespace == namespace) & (Fault.method == method))
+        .order_by(Fault.id)
+    )
+    if not matching.exists():  # the common case, decided without taking the write lock
+        return None
+    with write_transaction():
+        for fault in matching:
+            if not path_matches(fault.path, path):
+                continue
+            if fault.remaining == 1:
+                fault.delete_instance()
+            elif fault.remaining > 1:
+                Fault.update(remaining=Fault.remaining - 1).where(Fault.id == fault.id).execute()
+            return _fault_view(fault)
+    return None
+
+
+def _fault_view(fault):
+    return {**{name: getattr(fault, name) for name in FAULT_FIELDS}, "times": fault.remaining}
