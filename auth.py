@@ -19,7 +19,12 @@ def require_api_key():
         return
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not _is_known_key(token.strip(), keys):
-        raise ApiError(401, "unauthorized", "A valid API key is required: send Authorization: Bearer <key>.", CHALLENGE)
+        raise ApiError(
+            401,
+            "unauthorized",
+            "A valid API key is required: send Authorization: Bearer <key>.",
+            CHALLENGE,
+        )
 
 
 def is_api_path(path):

@@ -70,23 +70,27 @@ def _on(store):
 
 @click.command("serve")
 @click.option(
-    "--bind", metavar="HOST:PORT",
+    "--bind",
+    metavar="HOST:PORT",
     help="Address to listen on  [default: AGENTS_BIND, 127.0.0.1:8000]",
 )
 @click.option(
-    "--workers", type=click.IntRange(min=1),
+    "--workers",
+    type=click.IntRange(min=1),
     help="Worker processes  [default: two per core, at most 8]",
 )
 @click.option(
     "--threads", type=click.IntRange(min=1), help="Threads per worker  [default: AGENTS_THREADS, 2]"
 )
 @click.option(
-    "--allow-unauthenticated", is_flag=True,
+    "--allow-unauthenticated",
+    is_flag=True,
     help="Listen beyond loopback without AGENTS_API_KEYS: anyone who reaches the port can change "
     "every agent.",
 )
 @click.option(
-    "--test-mode", is_flag=True,
+    "--test-mode",
+    is_flag=True,
     help="Serve as a test double: the /_test routes and namespaces (AGENTS_TEST_MODE=1).",
 )
 def serve_command(bind, workers, threads, allow_unauthenticated, test_mode):
@@ -179,7 +183,8 @@ def export_command(output, include_secrets):
     "--replace", is_flag=True, help="Delete every stored agent first, in the same transaction."
 )
 @click.option(
-    "--allow-missing-secrets", is_flag=True,
+    "--allow-missing-secrets",
+    is_flag=True,
     help="Store agents whose webhook secret the file does not carry without one.",
 )
 def import_command(source, replace, allow_missing_secrets):

@@ -160,7 +160,7 @@ def _is_loopback(address):
     if address.startswith("unix:"):
         return True
     if address.startswith("["):
-        host = address[1:address.find("]")]
+        host = address[1 : address.find("]")]
     else:
         host = address.rsplit(":", 1)[0] if ":" in address else address
     if host == "localhost":

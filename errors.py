@@ -99,7 +99,9 @@ def _unexpected_error(error):
     if cause is not None:
         return _database_unavailable(error, cause)
     log.exception(
-        "Unhandled error while serving %s %s", request.method, request.path,
+        "Unhandled error while serving %s %s",
+        request.method,
+        request.path,
         extra={"request_id": request_id()},
     )
     return error_response(500, "internal_error", UNEXPECTED)
@@ -109,8 +111,11 @@ def _database_unavailable(error, cause=None):
     # The engine's own words ("database or disk is full", "attempt to write a readonly
     # database") tell the operator what to fix; the client only learns that it may retry.
     log.warning(
-        "Database unavailable while serving %s %s: %s", request.method, request.path,
-        cause or error, extra={"request_id": request_id()},
+        "Database unavailable while serving %s %s: %s",
+        request.method,
+        request.path,
+        cause or error,
+        extra={"request_id": request_id()},
     )
     message = NOT_FLUSHED if isinstance(error, WriteNotFlushed) else UNAVAILABLE
     return error_response(503, "database_unavailable", message, {"Retry-After": "1"})

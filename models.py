@@ -14,7 +14,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from peewee import (
@@ -61,7 +61,7 @@ class AgentIdsTaken(Exception):
 
 def utc_timestamp():
     """Now as ISO 8601 UTC with milliseconds, the form every timestamp is stored and sent in."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
@@ -400,10 +400,20 @@ def _revise_and_write(agent_id, revise, etag_matches, namespace):
     now = current_store().now(namespace)
     new_document, new_etag = _render(agent_id, fields, created_at, now)
     with write_transaction():
-        written = db.execute_sql(UPDATE_IF_UNCHANGED, (
-            now, fields["is_active"], _search_text(fields), fields.get("webhook_secret"),
-            new_document, new_etag, namespace, agent_id, etag,
-        )).rowcount
+        written = db.execute_sql(
+            UPDATE_IF_UNCHANGED,
+            (
+                now,
+                fields["is_active"],
+                _search_text(fields),
+                fields.get("webhook_secret"),
+                new_document,
+                new_etag,
+                namespace,
+                agent_id,
+                etag,
+            ),
+        ).rowcount
     return StoredAgent(agent_id, new_document, new_etag) if written else None
 
 

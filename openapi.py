@@ -36,8 +36,17 @@ FLASK_VARIABLE = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
 
 
-def operation(ok, body=None, query=None, headers=(), errors=(), content_types=None,
-              path_parameters=None, not_modified=None, merge_patch=False):
+def operation(
+    ok,
+    body=None,
+    query=None,
+    headers=(),
+    errors=(),
+    content_types=None,
+    path_parameters=None,
+    not_modified=None,
+    merge_patch=False,
+):
     """Describe a view for the OpenAPI document.
 
     `ok` is (status, description, schema, response headers); `body` the request body's schema
@@ -49,9 +58,14 @@ def operation(ok, body=None, query=None, headers=(), errors=(), content_types=No
 
     def describe(view):
         view.openapi = {
-            "ok": ok, "body": body, "query": query, "headers": list(headers),
-            "errors": tuple(errors), "content_types": content_types or ("application/json",),
-            "path_parameters": path_parameters or {}, "not_modified": not_modified,
+            "ok": ok,
+            "body": body,
+            "query": query,
+            "headers": list(headers),
+            "errors": tuple(errors),
+            "content_types": content_types or ("application/json",),
+            "path_parameters": path_parameters or {},
+            "not_modified": not_modified,
             "merge_patch": merge_patch,
         }
         return view
@@ -61,8 +75,13 @@ def operation(ok, body=None, query=None, headers=(), errors=(), content_types=No
 
 def header(name, description, schema=None):
     """A request header parameter."""
-    return {"in": "header", "name": name, "required": False, "description": description,
-            "schema": schema or {"type": "string"}}
+    return {
+        "in": "header",
+        "name": name,
+        "required": False,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
 
 
 def build_spec(app):
@@ -91,10 +110,15 @@ def build_spec(app):
             continue
         path, under_prefix = _openapi_path(rule.rule, app.config["URL_PREFIX"])
         blueprint = app.blueprints.get(rule.endpoint.rpartition(".")[0])
-        entry = paths.setdefault(path, {
-            "under_prefix": under_prefix, "operations": {}, "parameters": [],
-            "protected": getattr(blueprint, "protected", False),
-        })
+        entry = paths.setdefault(
+            path,
+            {
+                "under_prefix": under_prefix,
+                "operations": {},
+                "parameters": [],
+                "protected": getattr(blueprint, "protected", False),
+            },
+        )
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             entry["operations"][method.lower()] = _operation(
                 spec, app, rule, view, described, secured
@@ -104,8 +128,7 @@ def build_spec(app):
     for hook in app.extensions.get("openapi_hooks", ()):
         hook(paths)
     for path, entry in paths.items():
-        spec.path(path=path, parameters=entry["parameters"] or None,
-                  operations=entry["operations"])
+        spec.path(path=path, parameters=entry["parameters"] or None, operations=entry["operations"])
     document = spec.to_dict()
     _add_merge_patch_components(document)
     for path, entry in paths.items():
@@ -142,7 +165,7 @@ def _referenced_components(value):
     if isinstance(value, dict):
         ref = value.get("$ref", "")
         if ref.startswith(COMPONENT):
-            yield ref[len(COMPONENT):]
+            yield ref[len(COMPONENT) :]
         for item in value.values():
             yield from _referenced_components(item)
     elif isinstance(value, list):
@@ -177,9 +200,9 @@ def _patch_member(components, schema, nullable):
     patched = []
     for option in options:
         ref = option.get("$ref", "")
-        target = components.get(ref[len(COMPONENT):]) if ref.startswith(COMPONENT) else None
+        target = components.get(ref[len(COMPONENT) :]) if ref.startswith(COMPONENT) else None
         if target is not None and target.get("type") == "object":
-            option = {"$ref": COMPONENT + _patch_component(components, ref[len(COMPONENT):])}
+            option = {"$ref": COMPONENT + _patch_component(components, ref[len(COMPONENT) :])}
         patched.append(option)
     if nullable and not any(_accepts_null(option) for option in patched):
         kind = patched[0].get("type") if len(patched) == 1 else None
@@ -223,7 +246,7 @@ def _openapi_path(rule, prefix):
     """The rule as an OpenAPI path, relative to the prefix when it is under it."""
     path = FLASK_VARIABLE.sub(r"{\1}", rule)
     if prefix and (path == prefix or path.startswith(prefix + "/")):
-        return path[len(prefix):] or "/", True
+        return path[len(prefix) :] or "/", True
     return path, False
 
 
@@ -231,8 +254,7 @@ def _operation(spec, app, rule, view, described, secured):
     status, description, schema, response_headers = described["ok"]
     responses = {str(status): _response(spec, description, schema, response_headers)}
     if described["not_modified"]:
-        responses["304"] = {"description": described["not_modified"],
-                            "headers": response_headers}
+        responses["304"] = {"description": described["not_modified"], "headers": response_headers}
     errors = set(described["errors"]) | {500}
     blueprint = app.blueprints.get(rule.endpoint.rpartition(".")[0])
     if getattr(blueprint, "uses_database", False):
@@ -275,8 +297,9 @@ def _response(spec, description, schema, headers=None):
 
 def _error(spec, status):
     headers = RETRY_AFTER if status in (429, 503) else None
-    return _response(spec, ERROR_DESCRIPTIONS.get(status, "An error."), schemas.ErrorSchema,
-                     headers)
+    return _response(
+        spec, ERROR_DESCRIPTIONS.get(status, "An error."), schemas.ErrorSchema, headers
+    )
 
 
 def _path_parameters(described):

@@ -10,7 +10,6 @@ from marshmallow import ValidationError, fields, post_load, validates_schema
 from marshmallow.error_store import merge_errors
 
 from merge_patch import merge_patch
-
 from strict_fields import (
     LOWERCASE_UUID_PATTERN,
     TIMESTAMP_PATTERN,
@@ -222,9 +221,7 @@ def _elevenlabs_errors(data):
     errors = {}
     model = data.get("model")
     if model is not None and model not in ELEVENLABS_MODELS:
-        errors["model"] = [
-            f"must be one of the elevenlabs models: {', '.join(ELEVENLABS_MODELS)}."
-        ]
+        errors["model"] = [f"must be one of the elevenlabs models: {', '.join(ELEVENLABS_MODELS)}."]
     language = data.get("language") or ""
     english = language.lower() == "en" or language.lower().startswith("en-")
     if model == "eleven_monolingual_v1" and language and not english:
@@ -408,7 +405,9 @@ class StoredAgentsSchema(StrictSchema):
         for index, agent in enumerate(data["agents"]):
             agent_id = agent.get("id")
             if agent_id in first_use:
-                errors[index] = {"id": [f"must be unique; agents.{first_use[agent_id]} has it too."]}
+                errors[index] = {
+                    "id": [f"must be unique; agents.{first_use[agent_id]} has it too."]
+                }
             elif agent_id is not None:
                 first_use[agent_id] = index
         if errors:

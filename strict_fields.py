@@ -38,7 +38,10 @@ class StrictSchema(Schema):
 
 
 class Text(Sentences, fields.String):
-    default_error_messages = {"invalid": "must be a string.", "invalid_utf8": "must be valid UTF-8."}
+    default_error_messages = {
+        "invalid": "must be a string.",
+        "invalid_utf8": "must be valid UTF-8.",
+    }
 
 
 class Bool(Sentences, fields.Field):
@@ -167,7 +170,9 @@ _LOWERCASE_UUID = re.compile(LOWERCASE_UUID_PATTERN)
 
 def canonical_uuid(value):
     if not _LOWERCASE_UUID.match(value):
-        raise ValidationError("must be a lowercase UUID such as 2f1c0a4e-6f7b-4d8e-9a51-3c2b1d0e9f87.")
+        raise ValidationError(
+            "must be a lowercase UUID such as 2f1c0a4e-6f7b-4d8e-9a51-3c2b1d0e9f87."
+        )
 
 
 def is_utc_timestamp(text):

@@ -25,7 +25,9 @@ def strict_json_loads(raw):
     Raises InvalidJson for those, ValueError for text that is not JSON at all.
     """
     return json.loads(
-        raw, parse_constant=_reject_constant, parse_float=_finite_float,
+        raw,
+        parse_constant=_reject_constant,
+        parse_float=_finite_float,
         object_pairs_hook=_unique_keys,
     )
 

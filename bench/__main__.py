@@ -13,7 +13,7 @@ import shlex
 import sys
 import tempfile
 from contextlib import nullcontext
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
@@ -38,29 +38,47 @@ DISTINCT_BODIES = 200
 
 def parse_options(argv):
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="a short run with few agents and no 100,000-agent scale runs, "
-                             "to check that the benchmark works")
-    parser.add_argument("--duration", type=int,
-                        help="seconds of each round of each scenario on each server (2; quick 1)")
-    parser.add_argument("--rounds", type=int,
-                        help="rounds per scenario, taking the servers in turn (8; quick 1)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a short run with few agents and no 100,000-agent scale runs, "
+        "to check that the benchmark works",
+    )
+    parser.add_argument(
+        "--duration",
+        type=int,
+        help="seconds of each round of each scenario on each server (2; quick 1)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, help="rounds per scenario, taking the servers in turn (8; quick 1)"
+    )
     parser.add_argument("--warm-up", type=int, help="unmeasured seconds before each (2; quick 0)")
     parser.add_argument("--agents", type=int, help="agents seeded through the API (1000; quick 50)")
-    parser.add_argument("--scale-agents", type=int,
-                        help="agents in the scale runs, 0 for none (100000; quick 0)")
+    parser.add_argument(
+        "--scale-agents", type=int, help="agents in the scale runs, 0 for none (100000; quick 0)"
+    )
     parser.add_argument("--connections", type=int, default=32, help="wrk's connections (32)")
-    parser.add_argument("--scenario", action="append", choices=[script for _, script, _ in SCENARIOS],
-                        help="run only this scenario (repeatable; all by default)")
-    parser.add_argument("--output", type=Path,
-                        help="where the markdown goes (bench/results.md; quick: nowhere)")
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=[script for _, script, _ in SCENARIOS],
+        help="run only this scenario (repeatable; all by default)",
+    )
+    parser.add_argument(
+        "--output", type=Path, help="where the markdown goes (bench/results.md; quick: nowhere)"
+    )
     options = parser.parse_args(argv)
     quick = options.quick
     # Many short rounds rather than a few long ones: on a shared machine some rounds of a server
     # run far slower than others (within one run, 502 to 1,171 req/s for the same list page), and
     # more rounds make it likelier that each server has one the machine left alone.
-    defaults = {"duration": (2, 1), "rounds": (8, 1), "warm_up": (2, 0), "agents": (1000, 50),
-                "scale_agents": (100_000, 0)}
+    defaults = {
+        "duration": (2, 1),
+        "rounds": (8, 1),
+        "warm_up": (2, 0),
+        "agents": (1000, 50),
+        "scale_agents": (100_000, 0),
+    }
     for name, (full, short) in defaults.items():
         if getattr(options, name) is None:
             setattr(options, name, short if quick else full)
@@ -72,7 +90,7 @@ def parse_options(argv):
 def main(argv=None):
     """Run every scenario; print the results and write them where --output says."""
     options = parse_options(argv)
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="agents-bench-") as folder:
         runs = _measure(Path(folder), options)
     markdown = report.markdown(runs, options, started, _command(argv))
@@ -96,18 +114,27 @@ def _measure(folder, options):
         files["ids"] = agents.write_lines(folder / "ids.txt", ids)
         first_new = options.agents
         files["posts"] = agents.write_bodies(
-            folder / "posts.txt", map(agents.agent_body, range(first_new, first_new + DISTINCT_BODIES))
+            folder / "posts.txt",
+            map(agents.agent_body, range(first_new, first_new + DISTINCT_BODIES)),
         )
         files["patches"] = agents.write_bodies(
             folder / "patches.txt", map(agents.patch_body, range(DISTINCT_BODIES))
         )
         floor_bodies = folder / "floor.json"
-        floor_bodies.write_text(json.dumps({
-            "agent": requests.get(f"{service.url}/agents/{ids[0]}", timeout=10).text,
-            "list": requests.get(f"{service.url}/agents?limit=100", timeout=10).text,
-        }))
-        floor = LiveServer(folder / "floor.db", workers=WORKERS, app=FLOOR_APP,
-                           BENCH_FLOOR_BODIES=str(floor_bodies))
+        floor_bodies.write_text(
+            json.dumps(
+                {
+                    "agent": requests.get(f"{service.url}/agents/{ids[0]}", timeout=10).text,
+                    "list": requests.get(f"{service.url}/agents?limit=100", timeout=10).text,
+                }
+            )
+        )
+        floor = LiveServer(
+            folder / "floor.db",
+            workers=WORKERS,
+            app=FLOOR_APP,
+            BENCH_FLOOR_BODIES=str(floor_bodies),
+        )
         if options.scale_agents:
             scale_server = LiveServer(folder / "scale.db", workers=WORKERS)
         with floor, scale_server or nullcontext():
@@ -124,22 +151,30 @@ def _drive_all(floor, service, scale_server, files, options):
         if scale_server and script in SCALED:
             targets.append(("service", scale_server, options.scale_agents))
         arguments = {
-            server: [files["scale_ids" if server is scale_server and key == "ids" else key]
-                     for key in inputs]
+            server: [
+                files["scale_ids" if server is scale_server and key == "ids" else key]
+                for key in inputs
+            ]
             for _, server, _ in targets
         }
-        print(f"{name}: {', '.join(f'{n} at {stored:,}' for n, _, stored in targets)}",
-              file=sys.stderr)
+        print(
+            f"{name}: {', '.join(f'{n} at {stored:,}' for n, _, stored in targets)}",
+            file=sys.stderr,
+        )
         for _, server, _ in targets:
             load.warm_up(server, script, arguments[server], options.warm_up, options.connections)
         rounds = {server: [] for _, server, _ in targets}
         for _ in range(options.rounds):
             for _, server, _ in targets:
-                rounds[server].append(load.drive(
-                    server, script, arguments[server], options.duration, options.connections
-                ))
-        rows += [report.Row(name, script, server_name, stored, load.combine(rounds[server]))
-                 for server_name, server, stored in targets]
+                rounds[server].append(
+                    load.drive(
+                        server, script, arguments[server], options.duration, options.connections
+                    )
+                )
+        rows += [
+            report.Row(name, script, server_name, stored, load.combine(rounds[server]))
+            for server_name, server, stored in targets
+        ]
     return rows
 
 

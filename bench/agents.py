@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 import models
-from storage.sqlite import SqliteEngine
 from schemas import AGENT
+from storage.sqlite import SqliteEngine
 
 # Business, domain, language, and the departments its agents transfer callers to: each
 # business's agents share a tool, as they do in production.

@@ -39,8 +39,10 @@ def main(count):
             times.append(start_once(Path(folder) / str(index)))
     median = statistics.median(times)
     print(f"first start (with imports): {first:.1f} ms")
-    print(f"later starts: median {median:.1f} ms, min {min(times):.1f} ms, "
-          f"max {max(times):.1f} ms over {count}")
+    print(
+        f"later starts: median {median:.1f} ms, min {min(times):.1f} ms, "
+        f"max {max(times):.1f} ms over {count}"
+    )
     print(f"target < {TARGET_MS} ms: {'met' if median < TARGET_MS else 'MISSED'}")
 
 

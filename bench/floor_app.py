@@ -29,7 +29,9 @@ def create_app():
     @app.post("/agents")
     def create():
         location = "/agents/00000000-0000-4000-8000-000000000000"
-        return Response(agent, 201, {"ETag": ETAG, "Location": location}, mimetype="application/json")
+        return Response(
+            agent, 201, {"ETag": ETAG, "Location": location}, mimetype="application/json"
+        )
 
     @app.get("/agents/<agent_id>")
     def get_one(agent_id):

@@ -34,7 +34,9 @@ def wrk_path():
     """The wrk executable; bench/run installs it when it is missing."""
     path = shutil.which("wrk")
     if path is None:
-        raise SystemExit("wrk is not installed; run the benchmark with bench/run, which installs it.")
+        raise SystemExit(
+            "wrk is not installed; run the benchmark with bench/run, which installs it."
+        )
     return path
 
 
@@ -80,14 +82,25 @@ def combine(runs):
 
 def _wrk(url, script, arguments, seconds, connections):
     command = [
-        wrk_path(), "--threads", str(min(THREADS, connections)), "--connections", str(connections),
-        "--duration", f"{seconds}s", "--timeout", "10s",
-        "--script", f"{script}.lua", url, "--", *map(str, arguments),
+        wrk_path(),
+        "--threads",
+        str(min(THREADS, connections)),
+        "--connections",
+        str(connections),
+        "--duration",
+        f"{seconds}s",
+        "--timeout",
+        "10s",
+        "--script",
+        f"{script}.lua",
+        url,
+        "--",
+        *map(str, arguments),
     ]
     finished = subprocess.run(
         command, cwd=LUA, capture_output=True, text=True, timeout=seconds + 60, check=True
     )
     for line in finished.stdout.splitlines():
         if line.startswith("BENCH "):
-            return json.loads(line[len("BENCH "):])
+            return json.loads(line[len("BENCH ") :])
     raise RuntimeError(f"wrk printed no figures:\n{finished.stdout}\n{finished.stderr}")

@@ -33,10 +33,12 @@ LIST_QUERY = ListQuerySchema()
 UUID_TEXT = re.compile(LOWERCASE_UUID_PATTERN, re.IGNORECASE)
 IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
-AGENT_ID = {"agent_id": {
-    "description": "The agent's id, a lowercase UUID.",
-    "schema": {"type": "string", "format": "uuid"},
-}}
+AGENT_ID = {
+    "agent_id": {
+        "description": "The agent's id, a lowercase UUID.",
+        "schema": {"type": "string", "format": "uuid"},
+    }
+}
 ETAG = {"ETag": {"description": "The agent's version.", "schema": {"type": "string"}}}
 LOCATION = {"Location": {"description": "The agent's URL.", "schema": {"type": "string"}}}
 IDEMPOTENCY_KEY_HEADER = header(
@@ -74,7 +76,9 @@ def list_all():
 @bp.post("/agents", strict_slashes=False)
 @operation(
     ok=(201, "The new agent.", AgentEnvelopeSchema, {**ETAG, **LOCATION}),
-    body=AgentSchema, headers=[IDEMPOTENCY_KEY_HEADER], errors=(409, *BODY_ERRORS),
+    body=AgentSchema,
+    headers=[IDEMPOTENCY_KEY_HEADER],
+    errors=(409, *BODY_ERRORS),
 )
 def create():
     """Create an agent."""
@@ -92,7 +96,9 @@ def create():
 
 @bp.get("/agents/<agent_id>", strict_slashes=False)
 @operation(
-    ok=(200, "The agent.", AgentEnvelopeSchema, ETAG), path_parameters=AGENT_ID, errors=(404,),
+    ok=(200, "The agent.", AgentEnvelopeSchema, ETAG),
+    path_parameters=AGENT_ID,
+    errors=(404,),
     headers=[header("If-None-Match", "Answer 304 while the ETag still holds.")],
     not_modified="Not modified: the agent still has the ETag sent in If-None-Match.",
 )
@@ -106,8 +112,11 @@ def get_one(agent_id):
 
 @bp.patch("/agents/<agent_id>", strict_slashes=False)
 @operation(
-    ok=(200, "The updated agent.", AgentEnvelopeSchema, ETAG), path_parameters=AGENT_ID,
-    body=AgentSchema, merge_patch=True, headers=[header("If-Match", "Refuse the change if the agent changed since.")],
+    ok=(200, "The updated agent.", AgentEnvelopeSchema, ETAG),
+    path_parameters=AGENT_ID,
+    body=AgentSchema,
+    merge_patch=True,
+    headers=[header("If-Match", "Refuse the change if the agent changed since.")],
     content_types=("application/merge-patch+json", "application/json"),
     errors=(404, 412, *BODY_ERRORS),
 )
@@ -125,7 +134,8 @@ def update(agent_id):
 
 @bp.delete("/agents/<agent_id>", strict_slashes=False)
 @operation(
-    ok=(200, "The agent is gone.", SuccessSchema, None), path_parameters=AGENT_ID,
+    ok=(200, "The agent is gone.", SuccessSchema, None),
+    path_parameters=AGENT_ID,
     headers=[header("If-Match", "Refuse the delete if the agent changed since.")],
     errors=(404, 412),
 )

@@ -21,7 +21,9 @@ def openapi_json():
 def register_reference(app):
     """Swagger UI at /docs, its JavaScript and CSS served from the installed package."""
     reference = get_swaggerui_blueprint(
-        "/docs", "/openapi.json", config={"app_name": "Agents API", "validatorUrl": None},
+        "/docs",
+        "/openapi.json",
+        config={"app_name": "Agents API", "validatorUrl": None},
         blueprint_name=REFERENCE,
     )
     app.register_blueprint(reference)

@@ -40,7 +40,7 @@ def sqlite_path(database_url):
     """The absolute file path of a `sqlite:///relative` or `sqlite:////absolute` URL."""
     if not database_url.startswith(URL_SCHEME) or len(database_url) == len(URL_SCHEME):
         raise ValueError("must look like sqlite:///path/to/file.db")
-    return os.path.abspath(database_url[len(URL_SCHEME):])
+    return os.path.abspath(database_url[len(URL_SCHEME) :])
 
 
 class FileIdentity(NamedTuple):
@@ -154,7 +154,9 @@ class SqliteEngine:
             finally:
                 os.close(descriptor)
         except OSError as error:
-            raise WriteNotFlushed(f"could not flush a committed write to the disk: {error}") from error
+            raise WriteNotFlushed(
+                f"could not flush a committed write to the disk: {error}"
+            ) from error
 
     @contextmanager
     def _lock_file(self):

@@ -18,6 +18,10 @@ def document_namespaces(paths):
         entry["parameters"] = [*entry["parameters"], NAMESPACE]
         for operation in entry["operations"].values():
             if "400" not in operation["responses"]:
-                bad = {"description": ERROR_DESCRIPTIONS[400],
-                       "content": operation["responses"]["500"]["content"]}
-                operation["responses"] = dict(sorted({**operation["responses"], "400": bad}.items()))
+                bad = {
+                    "description": ERROR_DESCRIPTIONS[400],
+                    "content": operation["responses"]["500"]["content"],
+                }
+                operation["responses"] = dict(
+                    sorted({**operation["responses"], "400": bad}.items())
+                )

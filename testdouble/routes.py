@@ -51,8 +51,11 @@ def reset():
 
 
 @bp.post("/fixtures")
-@operation(ok=(201, "The loaded agents.", AgentsLoadedSchema, None), body=FixturesSchema,
-           errors=BODY_ERRORS)
+@operation(
+    ok=(201, "The loaded agents.", AgentsLoadedSchema, None),
+    body=FixturesSchema,
+    errors=BODY_ERRORS,
+)
 def load_fixtures():
     """Load agents as given, all or none."""
     agents = FIXTURES.load(read_json_body())["agents"]
@@ -64,8 +67,7 @@ def load_fixtures():
 
 
 @bp.get("/requests")
-@operation(ok=(200, "The journal.", JournalSchema, None), query=JournalQuerySchema,
-           errors=(400,))
+@operation(ok=(200, "The journal.", JournalSchema, None), query=JournalQuerySchema, errors=(400,))
 def list_requests():
     """The journal of API requests, oldest first, optionally filtered by method and path."""
     query = JOURNAL_QUERY.load(request.args.to_dict())
@@ -81,8 +83,7 @@ def clear_requests():
 
 
 @bp.post("/faults")
-@operation(ok=(201, "The fault.", FaultEnvelopeSchema, None), body=FaultSchema,
-           errors=BODY_ERRORS)
+@operation(ok=(201, "The fault.", FaultEnvelopeSchema, None), body=FaultSchema, errors=BODY_ERRORS)
 def add_fault():
     """Make the next matching API requests fail."""
     schema = FaultSchema(api_root=current_app.config["URL_PREFIX"] + "/agents")
@@ -106,8 +107,9 @@ def clear_faults():
 
 
 @bp.post("/snapshots")
-@operation(ok=(201, "Saved.", SnapshotEnvelopeSchema, None), body=SnapshotSchema,
-           errors=BODY_ERRORS)
+@operation(
+    ok=(201, "Saved.", SnapshotEnvelopeSchema, None), body=SnapshotSchema, errors=BODY_ERRORS
+)
 def save_snapshot():
     """Save the namespace's state under a name."""
     name = SNAPSHOT.load(read_json_body())["name"]
@@ -126,8 +128,7 @@ def restore_snapshot(name):
 
 
 @bp.put("/clock")
-@operation(ok=(200, "The frozen time.", ClockSchema, None), body=ClockSchema,
-           errors=BODY_ERRORS)
+@operation(ok=(200, "The frozen time.", ClockSchema, None), body=ClockSchema, errors=BODY_ERRORS)
 def freeze_clock():
     """Freeze the clock that stamps created_at and updated_at."""
     now = CLOCK.load(read_json_body())["now"]

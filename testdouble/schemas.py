@@ -48,7 +48,9 @@ def _name(value):
 def _path_pattern(value):
     rest = value.replace("{id}", "")
     if not value.startswith("/") or any(mark in rest for mark in "{}?#"):
-        raise ValidationError("must be a path such as /agents or /agents/{id}, without a query string.")
+        raise ValidationError(
+            "must be a path such as /agents or /agents/{id}, without a query string."
+        )
 
 
 def _error_code(value):
@@ -64,9 +66,13 @@ def _times(value):
 class ResetSchema(StrictSchema):
     """The optional body of POST /_test/reset."""
 
-    seed = Integer(validate=between(-(2**63), 2**63 - 1), metadata={
-        "description": "Makes every id generated from now on a function of the seed and a counter.",
-    })
+    seed = Integer(
+        validate=between(-(2**63), 2**63 - 1),
+        metadata={
+            "description": "Makes every id generated from now on a function of the seed and a "
+            "counter.",
+        },
+    )
 
 
 class ClockSchema(StrictSchema):
@@ -79,20 +85,33 @@ class FaultSchema(StrictSchema):
     """A fault: the next `times` matching API requests answer `status` instead."""
 
     method = Text(required=True, validate=one_of(METHODS))
-    path = Text(required=True, validate=[length(1, 2048), _path_pattern],
-                metadata={"pattern": "^/[^?#]*$"})
+    path = Text(
+        required=True, validate=[length(1, 2048), _path_pattern], metadata={"pattern": "^/[^?#]*$"}
+    )
     status = Integer(required=True, validate=between(400, 599))
     error = Text(validate=length(1, 1000))
-    code = Text(load_default="injected_fault", validate=_error_code,
-                metadata={"pattern": ERROR_CODE.pattern})
+    code = Text(
+        load_default="injected_fault",
+        validate=_error_code,
+        metadata={"pattern": ERROR_CODE.pattern},
+    )
     delay_ms = Integer(load_default=0, validate=between(0, MAX_DELAY_MS))
-    times = Integer(load_default=1, validate=_times, metadata={
-        "description": "How many requests it answers, -1 for until deleted; in a listing, the uses left.",
-    })
+    times = Integer(
+        load_default=1,
+        validate=_times,
+        metadata={
+            "description": "How many requests it answers, -1 for until deleted; in a listing, "
+            "the uses left.",
+        },
+    )
     retry_after = Integer(allow_none=True, load_default=None, validate=between(0, 86_400))
-    after_commit = Bool(load_default=False, metadata={
-        "description": "Carry the request out and commit it, then answer with the fault: a lost response.",
-    })
+    after_commit = Bool(
+        load_default=False,
+        metadata={
+            "description": "Carry the request out and commit it, then answer with the fault: "
+            "a lost response.",
+        },
+    )
 
     def __init__(self, api_root="/agents", **kwargs):
         super().__init__(**kwargs)
@@ -127,12 +146,22 @@ class JournalEntrySchema(StrictSchema):
     method = fields.String(required=True)
     path = fields.String(required=True)
     query = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), required=True)
-    headers = fields.Dict(keys=fields.String(), values=fields.String(), required=True, metadata={
-        "description": "Authorization's value is redacted.",
-    })
-    body = fields.Raw(required=True, allow_none=True, metadata={
-        "description": "Parsed JSON, else the raw text, null when empty; webhook_secret redacted.",
-    })
+    headers = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        required=True,
+        metadata={
+            "description": "Authorization's value is redacted.",
+        },
+    )
+    body = fields.Raw(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "Parsed JSON, else the raw text, null when empty; webhook_secret "
+            "redacted.",
+        },
+    )
     status = fields.Integer(required=True)
     received_at = fields.String(required=True, metadata={"format": "date-time"})
 

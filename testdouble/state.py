@@ -178,9 +178,7 @@ def save_snapshot(name, namespace=DEFAULT_NAMESPACE):
     """
     with write_transaction():
         state = {
-            model._meta.table_name: list(
-                model.select().where(model.namespace == namespace).dicts()
-            )
+            model._meta.table_name: list(model.select().where(model.namespace == namespace).dicts())
             for model in NAMESPACE_STATE
         }
         Snapshot.replace(
@@ -239,7 +237,14 @@ def path_matches(pattern, path):
 
 
 FAULT_FIELDS = (
-    "method", "path", "status", "error", "code", "delay_ms", "retry_after", "after_commit",
+    "method",
+    "path",
+    "status",
+    "error",
+    "code",
+    "delay_ms",
+    "retry_after",
+    "after_commit",
 )
 
 

@@ -1,4 +1,4 @@
-"""Fixtures: a fresh app on its own SQLite file, its test client and CLI runner, in test mode too."""
+"""Fixtures: a fresh app on its own SQLite file, its test client and CLI runner; test mode too."""
 
 import contextlib
 import os
@@ -18,10 +18,18 @@ VALID_AGENT = {
     "name": "Customer Support Agent",
     "business_name": "Acme Corp",
     "first_message": "Hallo, welkom bij Acme. Waarmee kan ik u helpen?",
-    "stt_config": {"provider": "deepgram", "model": "nova-3-general", "language": "nl",
-                   "keyterms": ["ja", "nee", "oké"]},
-    "llm_config": {"provider": "openai", "model": "gpt-4o-mini", "temperature": 0.7,
-                   "messages": [{"role": "system", "content": "You are a helpful assistant."}]},
+    "stt_config": {
+        "provider": "deepgram",
+        "model": "nova-3-general",
+        "language": "nl",
+        "keyterms": ["ja", "nee", "oké"],
+    },
+    "llm_config": {
+        "provider": "openai",
+        "model": "gpt-4o-mini",
+        "temperature": 0.7,
+        "messages": [{"role": "system", "content": "You are a helpful assistant."}],
+    },
     "tts_config": {"provider": "openai", "voice_id": "alloy", "language": "nl"},
 }
 
@@ -47,7 +55,9 @@ def make_app(database_path):
     """Build an app on the test's database file with extra settings."""
 
     def make(**settings):
-        return create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{database_path}", **settings})
+        return create_app(
+            {"TESTING": True, "DATABASE_URL": f"sqlite:///{database_path}", **settings}
+        )
 
     return make
 
@@ -112,8 +122,11 @@ def live_server(tmp_path_factory):
 
 
 FIXTURE_AGENTS = [
-    {"id": f"00000000-0000-4000-8000-00000000000{n}", "name": f"Fixture {n}",
-     "created_at": f"2024-01-0{n}T00:00:00.000Z"}
+    {
+        "id": f"00000000-0000-4000-8000-00000000000{n}",
+        "name": f"Fixture {n}",
+        "created_at": f"2024-01-0{n}T00:00:00.000Z",
+    }
     for n in (1, 2, 3)
 ]
 
@@ -133,8 +146,13 @@ def test_mode_server(tmp_path_factory):
     fixtures.write_text(json.dumps({"agents": FIXTURE_AGENTS}))
     # One thread a worker: a request held by a delayed fault then occupies its whole worker, so
     # the next request must go to the other one.
-    with LiveServer(folder / "agents.db", workers=2, AGENTS_TEST_MODE="1",
-                    AGENTS_FIXTURES=str(fixtures), AGENTS_THREADS="1") as server:
+    with LiveServer(
+        folder / "agents.db",
+        workers=2,
+        AGENTS_TEST_MODE="1",
+        AGENTS_FIXTURES=str(fixtures),
+        AGENTS_THREADS="1",
+    ) as server:
         yield server
 
 

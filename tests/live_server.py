@@ -23,8 +23,16 @@ class LiveServer:
     group, so `kill()` can take down the master and every worker at once, as a crash would.
     """
 
-    def __init__(self, database_path, workers=2, console=False, log_path=None, arguments=(),
-                 app="app:create_app()", **environment):
+    def __init__(
+        self,
+        database_path,
+        workers=2,
+        console=False,
+        log_path=None,
+        arguments=(),
+        app="app:create_app()",
+        **environment,
+    ):
         self.database_path = Path(database_path)
         self.workers = workers
         self.console = console
@@ -37,10 +45,25 @@ class LiveServer:
 
     def command(self):
         if self.console:
-            return [str(Path(sys.executable).with_name("agents-api")), "serve",
-                    "--bind", "127.0.0.1:0", "--workers", str(self.workers), *self.arguments]
-        return [sys.executable, "-m", "gunicorn", self.app,
-                "--bind", "127.0.0.1:0", "--workers", str(self.workers)]
+            return [
+                str(Path(sys.executable).with_name("agents-api")),
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--workers",
+                str(self.workers),
+                *self.arguments,
+            ]
+        return [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            self.app,
+            "--bind",
+            "127.0.0.1:0",
+            "--workers",
+            str(self.workers),
+        ]
 
     def start(self, timeout=30):
         env = {
@@ -51,8 +74,13 @@ class LiveServer:
         with open(self.log_path, "a") as log:
             offset = log.tell()
             self.process = subprocess.Popen(
-                self.command(), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                self.command(),
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

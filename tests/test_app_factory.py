@@ -12,7 +12,12 @@ from tests.live_server import ROOT
 
 def names_in(path):
     with closing(sqlite3.connect(path)) as connection:
-        return [name for (name,) in connection.execute("SELECT json_extract(document, '$.name') FROM agent ORDER BY created_at, id")]
+        return [
+            name
+            for (name,) in connection.execute(
+                "SELECT json_extract(document, '$.name') FROM agent ORDER BY created_at, id"
+            )
+        ]
 
 
 def test_two_apps_in_one_process_each_write_their_own_file(tmp_path):
@@ -42,8 +47,11 @@ def test_building_an_app_creates_no_file_until_a_request_needs_the_database(tmp_
 def test_importing_the_service_touches_nothing(tmp_path):
     run = subprocess.run(
         [sys.executable, "-c", "import app, serving, cli, commands, testdouble"],
-        cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "AGENTS_DATABASE_URL": "sqlite:///x/a.db"},
-        capture_output=True, text=True, check=False,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "AGENTS_DATABASE_URL": "sqlite:///x/a.db"},
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert run.returncode == 0, run.stderr
     assert list(tmp_path.iterdir()) == []

@@ -206,7 +206,9 @@ def test_with_a_prefix_the_unprefixed_agents_routes_are_not_found(prefixed_clien
     agent = prefixed_client.post(f"{PREFIX}/agents", json=VALID_AGENT).get_json()["agent"]
 
     for route, (method, path) in AGENTS_ROUTES.items():
-        response = prefixed_client.open(path.format(id=agent["id"]), method=method, json={"name": "x"})
+        response = prefixed_client.open(
+            path.format(id=agent["id"]), method=method, json={"name": "x"}
+        )
 
         assert response.status_code == 404, route
         assert response.mimetype == "application/json", route

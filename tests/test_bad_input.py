@@ -18,13 +18,20 @@ POST_EXAMPLES = 100
 PATCH_EXAMPLES = 100
 SPOT = "\u2063spot\u2063"
 
-KEYS = sorted({*AgentSchema().fields, "type", "function", "tools", "role", "content", "provider", "unknown"})
+KEYS = sorted(
+    {*AgentSchema().fields, "type", "function", "tools", "role", "content", "provider", "unknown"}
+)
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -39,22 +46,44 @@ hostile_text = st.one_of(
     st.integers(20, 6_000).map(lambda digits: "-" * (digits % 2) + "9" * digits),
     st.sampled_from(["1e400", "-1e999", "1.7976931348623159e308", "4.9e-325", "1" * 400 + ".5"]),
     st.sampled_from(["NaN", "Infinity", "-Infinity", "nan", "inf", "+1", "01", ".5", "0x10"]),
-    st.sampled_from(['"\\ud800"', '"a\\udfffb"', '"\\udc00\\ud800"', '{"\\ud83d": 1}', '["\\ud800"]']),
+    st.sampled_from(
+        ['"\\ud800"', '"a\\udfffb"', '"\\udc00\\ud800"', '{"\\ud83d": 1}', '["\\ud800"]']
+    ),
     # Invalid UTF-8, written as the surrogateescape characters that encode to those bytes.
-    st.sampled_from(['"\udcff"', '"\udcc3("', '"\udced\udca0\udc80"', '"\udcc0\udcaf"', '"\udcf8\udc88\udc80"']),
-    st.sampled_from([repeat("1"), repeat('"ja"'), repeat('{"role":"user","content":"x"}'),
-                     repeat('"tool-calls"'), repeat('{"name":"t","description":"d"}')]),
+    st.sampled_from(
+        ['"\udcff"', '"\udcc3("', '"\udced\udca0\udc80"', '"\udcc0\udcaf"', '"\udcf8\udc88\udc80"']
+    ),
+    st.sampled_from(
+        [
+            repeat("1"),
+            repeat('"ja"'),
+            repeat('{"role":"user","content":"x"}'),
+            repeat('"tool-calls"'),
+            repeat('{"name":"t","description":"d"}'),
+        ]
+    ),
     json_values.map(json.dumps),
 )
 
 # Where in an agent the hostile text goes: a top-level field, or one inside a nested config.
-spots = st.sampled_from([
-    ("name",), ("max_duration_seconds",), ("webhook_events",), ("webhook_secret",), ("unknown",),
-    ("stt_config", "keyterms"), ("llm_config", "temperature"), ("llm_config", "messages"),
-    ("llm_config", "tools"), ("llm_config", "tools", 0, "function", "parameters", "default"),
-    ("tts_config", "speed"), ("analysis_plan",), ("analysis_plan", "structured_data_plan"),
-    ("analysis_plan", "structured_data_plan", "schema", "examples"),
-])
+spots = st.sampled_from(
+    [
+        ("name",),
+        ("max_duration_seconds",),
+        ("webhook_events",),
+        ("webhook_secret",),
+        ("unknown",),
+        ("stt_config", "keyterms"),
+        ("llm_config", "temperature"),
+        ("llm_config", "messages"),
+        ("llm_config", "tools"),
+        ("llm_config", "tools", 0, "function", "parameters", "default"),
+        ("tts_config", "speed"),
+        ("analysis_plan",),
+        ("analysis_plan", "structured_data_plan"),
+        ("analysis_plan", "structured_data_plan", "schema", "examples"),
+    ]
+)
 
 TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
 
@@ -75,7 +104,9 @@ def body_with(path, hostile, keep=lambda key: True):
     agent = {**VALID_AGENT, "llm_config": {**VALID_AGENT["llm_config"], "tools": [TOOL]}}
     agent = {key: value for key, value in agent.items() if key in ("name", path[0]) or keep(key)}
     text = json.dumps(with_spot(agent, path), ensure_ascii=False)
-    return text.replace(json.dumps(SPOT, ensure_ascii=False), hostile).encode("utf-8", "surrogateescape")
+    return text.replace(json.dumps(SPOT, ensure_ascii=False), hostile).encode(
+        "utf-8", "surrogateescape"
+    )
 
 
 @st.composite
@@ -98,7 +129,10 @@ EXAMPLES = [
     body_with(("analysis_plan", "structured_data_plan", "schema", "examples"), '[{"\\ud83d": 1}]'),
     body_with(("name",), '"\udcff"'),
     body_with(("name",), "[" * 100_000 + "]" * 100_000),
-    body_with(("llm_config", "tools", 0, "function", "parameters", "default"), '{"a":' * 5_000 + "1" + "}" * 5_000),
+    body_with(
+        ("llm_config", "tools", 0, "function", "parameters", "default"),
+        '{"a":' * 5_000 + "1" + "}" * 5_000,
+    ),
     body_with(("llm_config", "tools"), repeat('{"name":"t","description":"d"}')),
     body_with(("stt_config", "keyterms"), repeat('"ja"')),
     body_with(("webhook_events",), repeat('"tool-calls"')),
@@ -125,7 +159,8 @@ def assert_everything_stored_is_valid(client):
 
 def run_with(strategy, explicit, examples, check):
     @settings(
-        max_examples=examples, deadline=None,
+        max_examples=examples,
+        deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
     @given(strategy)

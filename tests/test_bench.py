@@ -15,7 +15,11 @@ def test_the_quick_benchmark_completes_with_every_request_answered(tmp_path):
     output = tmp_path / "results.md"
     finished = subprocess.run(
         [str(ROOT / "bench" / "run"), "--quick", "--output", str(output)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert finished.returncode == 0, finished.stdout + finished.stderr
 
@@ -48,7 +52,7 @@ def _table(markdown, heading):
     assert all(re.fullmatch(r"-+:?", cell) for cell in _cells(lines[1])), lines[1]
     rows = [_cells(line) for line in lines[2:]]
     assert all(len(cells) == len(header) for cells in rows), lines
-    return [dict(zip(header, cells)) for cells in rows]
+    return [dict(zip(header, cells, strict=True)) for cells in rows]
 
 
 def _cells(line):

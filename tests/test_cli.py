@@ -22,7 +22,10 @@ RELEASE_1_AGENTS = json.loads(RELEASE_1_FILE.with_suffix(".json").read_text())
 def invoke(database, *args, input=None, **environment):
     """Run `agents-api ARGS` on the database file `database`."""
     return CliRunner().invoke(
-        main, list(map(str, args)), input=input, prog_name="agents-api",
+        main,
+        list(map(str, args)),
+        input=input,
+        prog_name="agents-api",
         env={"AGENTS_DATABASE_URL": f"sqlite:///{database}", **environment},
     )
 
@@ -56,7 +59,9 @@ def test_init_db_creates_the_database_at_this_releases_schema_version(tmp_path):
     assert result.exit_code == 0, result.output
     assert f"schema version {migrations.latest_version()}" in result.stdout
     with sqlite3.connect(database) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone() == (migrations.latest_version(),)
+        assert connection.execute("PRAGMA user_version").fetchone() == (
+            migrations.latest_version(),
+        )
         assert connection.execute("SELECT count(*) FROM agent").fetchone() == (0,)
 
 
@@ -72,7 +77,11 @@ def test_export_then_import_with_secrets_gives_back_every_agent_byte_for_byte(po
     assert served_agents(target) == served_agents(populated)
     again = export_document(target, "--include-secrets")
     assert again["agents"] == json.loads(exported.read_text())["agents"]
-    secrets = {agent["id"]: agent["webhook_secret"] for agent in again["agents"] if "webhook_secret" in agent}
+    secrets = {
+        agent["id"]: agent["webhook_secret"]
+        for agent in again["agents"]
+        if "webhook_secret" in agent
+    }
     assert secrets == RELEASE_1_AGENTS["webhook_secrets"]
 
 
@@ -164,10 +173,14 @@ def _time_travel(document):
 
 BAD_FILES = {
     "not JSON": lambda document: "{not json",
-    "NaN": lambda document: json.dumps(document).replace('"max_duration_seconds": 600', '"max_duration_seconds": NaN', 1),
+    "NaN": lambda document: json.dumps(document).replace(
+        '"max_duration_seconds": 600', '"max_duration_seconds": NaN', 1
+    ),
     "number beyond a double": lambda document: json.dumps(document).replace("600", "1e999", 1),
     "lone surrogate": lambda document: json.dumps(document).replace('"Minimal"', '"\\ud800"'),
-    "invalid UTF-8": lambda document: json.dumps(document).encode().replace(b"Minimal", b"Mi\xffnimal"),
+    "invalid UTF-8": lambda document: (
+        json.dumps(document).encode().replace(b"Minimal", b"Mi\xffnimal")
+    ),
     "an agent without a name": _file_with(_drop_name),
     "two agents with one id": _file_with(_repeat_id),
     "an unknown llm provider": _file_with(_bad_provider),
@@ -182,7 +195,9 @@ def test_a_bad_import_file_is_refused_with_a_message_and_changes_nothing(case, p
     document = export_document(populated, "--include-secrets")
     content = BAD_FILES[case](document)
     bad_file = tmp_path / "bad.json"
-    bad_file.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8", "surrogatepass"))
+    bad_file.write_bytes(
+        content if isinstance(content, bytes) else content.encode("utf-8", "surrogatepass")
+    )
     target = tmp_path / "target.db"
     client = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{target}"}).test_client()
     client.post("/agents", json=VALID_AGENT)
@@ -230,10 +245,22 @@ def test_bad_arguments_exit_with_status_2_and_say_why(args, message, tmp_path):
 @pytest.mark.parametrize(
     "command, setting, message",
     [
-        (["check"], {"AGENTS_LOG_LEVEL": "loud"}, "AGENTS_LOG_LEVEL must be one of debug, info, warning"),
+        (
+            ["check"],
+            {"AGENTS_LOG_LEVEL": "loud"},
+            "AGENTS_LOG_LEVEL must be one of debug, info, warning",
+        ),
         (["check"], {"AGENTS_DATABASE_URL": "postgres://db"}, "AGENTS_DATABASE_URL must look like"),
-        (["serve"], {"AGENTS_WORKERS": "many"}, "AGENTS_WORKERS must be a whole number, not 'many'."),
-        (["serve"], {"AGENTS_ALLOW_UNAUTHENTICATED": "maybe"}, "AGENTS_ALLOW_UNAUTHENTICATED must be"),
+        (
+            ["serve"],
+            {"AGENTS_WORKERS": "many"},
+            "AGENTS_WORKERS must be a whole number, not 'many'.",
+        ),
+        (
+            ["serve"],
+            {"AGENTS_ALLOW_UNAUTHENTICATED": "maybe"},
+            "AGENTS_ALLOW_UNAUTHENTICATED must be",
+        ),
     ],
 )
 def test_a_bad_setting_is_named_on_stderr_with_status_1(command, setting, message, tmp_path):
@@ -268,7 +295,7 @@ def test_check_reports_integrity_schema_version_and_counts(populated):
 
 def test_check_fails_on_a_damaged_file(populated):
     data = bytearray(populated.read_bytes())
-    data[4096 * 2:4096 * 2 + 512] = b"\xa5" * 512
+    data[4096 * 2 : 4096 * 2 + 512] = b"\xa5" * 512
     populated.write_bytes(bytes(data))
 
     result = invoke(populated, "check")
@@ -313,7 +340,9 @@ def test_backup_writes_a_checked_self_contained_copy(populated, tmp_path):
     assert served_agents(target) == served_agents(populated)
 
 
-def test_backup_replaces_an_existing_file_only_when_forced_and_never_the_database(populated, tmp_path):
+def test_backup_replaces_an_existing_file_only_when_forced_and_never_the_database(
+    populated, tmp_path
+):
     target = tmp_path / "backup.db"
     target.write_text("yesterday's backup")
 
@@ -363,7 +392,10 @@ def test_check_through_either_entry_point_creates_and_migrates_nothing(runner, d
 def test_the_installed_console_command_runs(populated):
     command = Path(sys.executable).with_name("agents-api")
     run = subprocess.run(
-        [command, "check"], capture_output=True, text=True, timeout=60,
+        [command, "check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={"PATH": "/usr/bin:/bin", "AGENTS_DATABASE_URL": f"sqlite:///{populated}"},
     )
 

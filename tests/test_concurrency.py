@@ -52,7 +52,9 @@ IF_NONE_MATCH = {
 }
 
 
-def test_a_get_with_if_none_match_is_304_only_while_the_etag_still_holds(client, agent_and_stale_etag):
+def test_a_get_with_if_none_match_is_304_only_while_the_etag_still_holds(
+    client, agent_and_stale_etag
+):
     agent, stale = agent_and_stale_etag
     shown, etag = current(client, agent)
     observed = {}
@@ -106,7 +108,10 @@ def test_a_write_whose_if_match_holds_succeeds(client, create_agent, method, if_
     _, etag = current(client, agent)
 
     response = client.open(
-        url_of(agent), method=method, headers={"If-Match": if_match(etag)}, **CONDITIONAL_WRITES[method]
+        url_of(agent),
+        method=method,
+        headers={"If-Match": if_match(etag)},
+        **CONDITIONAL_WRITES[method],
     )
 
     assert response.status_code == 200, response.get_json()
@@ -224,7 +229,9 @@ def test_an_invalid_idempotency_key_is_a_validation_error_and_creates_nothing(cl
         body = response.get_json()
         observed[case] = (response.status_code, body["code"], list(body.get("fields", {})))
 
-    assert observed == {case: (400, "validation_error", ["Idempotency-Key"]) for case in INVALID_KEYS}
+    assert observed == {
+        case: (400, "validation_error", ["Idempotency-Key"]) for case in INVALID_KEYS
+    }
     assert stored_ids(client) == []
 
 
@@ -234,7 +241,9 @@ def age_idempotency_records(database_path, seconds):
 
 
 @pytest.mark.parametrize(
-    "age, replays", [(DAY - 60, True), (DAY + 60, False)], ids=["just under 24 hours", "just over 24 hours"]
+    "age, replays",
+    [(DAY - 60, True), (DAY + 60, False)],
+    ids=["just under 24 hours", "just over 24 hours"],
 )
 def test_a_key_replays_for_24_hours_and_no_longer(client, database_path, age, replays):
     first = post(client, key="daily-create")

@@ -78,7 +78,9 @@ def steps(run, number):
         roll = rng.random()
         agent_id = run.pick(rng)
         if roll < 0.2 or agent_id is None:
-            response = session.post(f"{url}/agents", json={**VALID_AGENT, "name": token}, timeout=60)
+            response = session.post(
+                f"{url}/agents", json={**VALID_AGENT, "name": token}, timeout=60
+            )
             run.note("create", response)
             if response.status_code == 201:
                 with run.lock:
@@ -97,14 +99,18 @@ def steps(run, number):
             etag = current.headers["ETag"]
             if roll < 0.9:
                 response = session.patch(
-                    f"{url}/agents/{agent_id}", json={"first_message": token},
-                    headers={"If-Match": etag}, timeout=60,
+                    f"{url}/agents/{agent_id}",
+                    json={"first_message": token},
+                    headers={"If-Match": etag},
+                    timeout=60,
                 )
                 run.note("patch", response)
                 if response.status_code == 200:
                     run.link(agent_id, etag, response.headers["ETag"], token)
             else:
-                response = session.delete(f"{url}/agents/{agent_id}", headers={"If-Match": etag}, timeout=60)
+                response = session.delete(
+                    f"{url}/agents/{agent_id}", headers={"If-Match": etag}, timeout=60
+                )
                 run.note("delete", response)
                 if response.status_code == 200:
                     run.link(agent_id, etag, DELETED, token)
@@ -122,12 +128,20 @@ def test_concurrent_clients_get_no_server_error_and_lose_no_update(tmp_path):
         for thread in threads:
             thread.join(timeout=240)
         assert not any(thread.is_alive() for thread in threads)
-        stored = {agent["id"]: agent for agent in requests.get(f"{server.url}/agents", timeout=60).json()["agents"]}
-        etags = {agent_id: requests.get(f"{server.url}/agents/{agent_id}", timeout=60).headers["ETag"]
-                 for agent_id in stored}
+        stored = {
+            agent["id"]: agent
+            for agent in requests.get(f"{server.url}/agents", timeout=60).json()["agents"]
+        }
+        etags = {
+            agent_id: requests.get(f"{server.url}/agents/{agent_id}", timeout=60).headers["ETag"]
+            for agent_id in stored
+        }
     log = server.log_text()
 
-    print(f"operations: {sum(run.operations.values())} {dict(run.operations)}; statuses: {dict(run.statuses)}")
+    print(
+        f"operations: {sum(run.operations.values())} {dict(run.operations)}; "
+        f"statuses: {dict(run.statuses)}"
+    )
     assert run.failures == []
     assert "database is locked" not in log
     assert run.steps == THREADS * OPERATIONS_PER_THREAD

@@ -19,7 +19,9 @@ ROUNDS = 15
 
 
 def test_concurrent_patches_of_different_fields_all_survive(live_server):
-    agent_id = requests.post(f"{live_server.url}/agents", json=VALID_AGENT, timeout=5).json()["agent"]["id"]
+    agent_id = requests.post(f"{live_server.url}/agents", json=VALID_AGENT, timeout=5).json()[
+        "agent"
+    ]["id"]
 
     def edit(field):
         session = requests.Session()
@@ -50,7 +52,9 @@ def test_an_update_whose_agent_changed_meanwhile_is_revised_again_from_the_newer
         seen.append(current["name"])
         if len(seen) <= models.OPTIMISTIC_ATTEMPTS:
             # Another writer gets in between this revision and its write, every time it can.
-            models.update_agent(agent["id"], lambda fields: {**fields, "name": f"Other {len(seen)}"})
+            models.update_agent(
+                agent["id"], lambda fields: {**fields, "name": f"Other {len(seen)}"}
+            )
         return {**current, "first_message": "Mine"}
 
     with app.extensions["store"].activated(), models.db.connection_context():

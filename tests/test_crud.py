@@ -3,7 +3,7 @@
 import json
 import re
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
@@ -60,7 +60,11 @@ def json_object_in(response):
 
 def assert_json_object(response):
     body = json_object_in(response)
-    assert body is not None, (response.status_code, response.content_type, response.get_data()[:200])
+    assert body is not None, (
+        response.status_code,
+        response.content_type,
+        response.get_data()[:200],
+    )
     return body
 
 
@@ -74,7 +78,7 @@ def assert_error(response, status, code):
 
 def parse_timestamp(text):
     assert TIMESTAMP.match(text), text
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 # --- list and create ---------------------------------------------------------------------------
@@ -139,9 +143,9 @@ def test_every_created_agent_gets_its_own_server_generated_id(create_agent):
 
 
 def test_a_new_agent_has_utc_millisecond_timestamps_of_the_moment_it_was_created(create_agent):
-    before = datetime.now(timezone.utc) - timedelta(seconds=1)
+    before = datetime.now(UTC) - timedelta(seconds=1)
     agent = create_agent()
-    after = datetime.now(timezone.utc) + timedelta(seconds=1)
+    after = datetime.now(UTC) + timedelta(seconds=1)
 
     assert agent["created_at"] == agent["updated_at"]
     assert before <= parse_timestamp(agent["created_at"]) <= after
@@ -272,9 +276,15 @@ EVERY_KIND_OF_RESPONSE = {
     "bad query parameter": ("GET", "/agents?limit=0", {}),
     "body not json": ("POST", "/agents", {"data": "{", "content_type": "application/json"}),
     "body a json array": ("POST", "/agents", {"data": "[]", "content_type": "application/json"}),
-    "not a json content type": ("POST", "/agents", {"data": "name=x", "content_type": "text/plain"}),
+    "not a json content type": (
+        "POST",
+        "/agents",
+        {"data": "name=x", "content_type": "text/plain"},
+    ),
     "body too large": (
-        "POST", "/agents", {"data": "x" * (1024 * 1024 + 1), "content_type": "application/json"}
+        "POST",
+        "/agents",
+        {"data": "x" * (1024 * 1024 + 1), "content_type": "application/json"},
     ),
     "agent not found": ("GET", f"/agents/{uuid.uuid4()}", {}),
     "unknown route": ("GET", "/nope", {}),
@@ -289,7 +299,9 @@ def test_every_response_is_a_json_object_labelled_application_json(client, creat
     for kind, (method, path, extra) in EVERY_KIND_OF_RESPONSE.items():
         response = client.open(path.format(id=agent["id"]), method=method, **extra)
         if json_object_in(response) is None:
-            offenders[kind] = f"{response.status_code} {response.content_type} {response.get_data()[:80]!r}"
+            offenders[kind] = (
+                f"{response.status_code} {response.content_type} {response.get_data()[:80]!r}"
+            )
 
     assert offenders == {}
 
@@ -301,7 +313,9 @@ def test_an_options_request_is_answered_with_a_json_object_too(client, create_ag
     for path in ("/agents", f"/agents/{agent['id']}"):
         response = client.options(path)
         if json_object_in(response) is None:
-            offenders[path] = f"{response.status_code} {response.content_type} {response.get_data()[:80]!r}"
+            offenders[path] = (
+                f"{response.status_code} {response.content_type} {response.get_data()[:80]!r}"
+            )
 
     assert offenders == {}
 
@@ -337,7 +351,9 @@ def make_unreadable(database_path):
     database_path.write_bytes(b"this is not a database\n" * 200)
 
 
-def test_readiness_is_503_in_the_error_shape_when_the_database_does_not_answer(client, database_path):
+def test_readiness_is_503_in_the_error_shape_when_the_database_does_not_answer(
+    client, database_path
+):
     assert client.get("/readyz").status_code == 200
     make_unreadable(database_path)
 

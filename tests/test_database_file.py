@@ -25,9 +25,10 @@ def status_of(url, agent):
 
 
 def copy_database(source, target):
-    with contextlib.closing(sqlite3.connect(source)) as original, contextlib.closing(
-        sqlite3.connect(target)
-    ) as copy:
+    with (
+        contextlib.closing(sqlite3.connect(source)) as original,
+        contextlib.closing(sqlite3.connect(target)) as copy,
+    ):
         original.backup(copy)
 
 
@@ -48,7 +49,10 @@ def test_a_database_file_replaced_while_serving_is_the_one_served_next(tmp_path)
         assert all(status_of(server.url, kept) == 200 for _ in range(6))
         create(server.url, "Written to the restored file")
     with contextlib.closing(sqlite3.connect(path)) as connection:
-        names = {row[0] for row in connection.execute("SELECT json_extract(document, '$.name') FROM agent")}
+        names = {
+            row[0]
+            for row in connection.execute("SELECT json_extract(document, '$.name') FROM agent")
+        }
     assert names == {"In the backup", "Written to the restored file"}
 
 
@@ -68,8 +72,6 @@ def test_a_moved_database_folder_is_not_served_and_is_served_again_once_back(tmp
 
         assert all(status_of(server.url, agent) == 200 for _ in range(6))
         create(server.url, "After the move")
-
-
 
 
 def test_writes_refused_by_a_read_only_file_succeed_again_once_it_is_writable(tmp_path):

@@ -24,11 +24,13 @@ def flushes(database_path, monkeypatch):
     fdatasync = storage.sqlite.fdatasync
 
     def watched(descriptor):
-        seen.append({
-            "file": os.readlink(f"/proc/self/fd/{descriptor}"),
-            "write_lock_free": write_lock_is_free(database_path),
-            "committed_names": committed_names(database_path),
-        })
+        seen.append(
+            {
+                "file": os.readlink(f"/proc/self/fd/{descriptor}"),
+                "write_lock_free": write_lock_is_free(database_path),
+                "committed_names": committed_names(database_path),
+            }
+        )
         fdatasync(descriptor)
 
     monkeypatch.setattr(storage.sqlite, "fdatasync", watched)

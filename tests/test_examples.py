@@ -1,4 +1,4 @@
-"""The example client's tests, run as docs/testing.md shows, so that page cannot fall out of date."""
+"""The example client's tests, run as docs/testing.md shows, so that page cannot fall behind."""
 
 import os
 import re
@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import requests
-from pytest_agents_api.plugin import module_namespace
 
+from pytest_agents_api.plugin import module_namespace
 from tests.live_server import ROOT
 
 EXAMPLE = ROOT / "examples" / "agents_client"
@@ -21,7 +21,11 @@ def run_example_tests(*arguments, **environment):
     env = {name: value for name, value in os.environ.items() if not name.startswith("AGENTS_")}
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", *UNUSED_PLUGINS, *arguments, str(EXAMPLE)],
-        cwd=ROOT, env={**env, "PATH": f"{Path(sys.executable).parent}:{env['PATH']}", **environment}, capture_output=True, text=True, timeout=180,
+        cwd=ROOT,
+        env={**env, "PATH": f"{Path(sys.executable).parent}:{env['PATH']}", **environment},
+        capture_output=True,
+        text=True,
+        timeout=180,
         check=False,
     )
     assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-5000:]
@@ -34,10 +38,14 @@ def test_the_example_passes_against_the_in_process_fixture():
 
 
 def test_the_example_passes_in_two_workers_sharing_one_server_started_from_the_command_line(
-        test_mode_server):
+    test_mode_server,
+):
     def journal(namespace):
-        return requests.get(f"{test_mode_server.url}/_test/requests", timeout=5,
-                            headers={"X-Agents-Namespace": namespace}).json()["requests"]
+        return requests.get(
+            f"{test_mode_server.url}/_test/requests",
+            timeout=5,
+            headers={"X-Agents-Namespace": namespace},
+        ).json()["requests"]
 
     untouched = journal("default")
     run_example_tests("-n", "2", AGENTS_API_URL=test_mode_server.url)

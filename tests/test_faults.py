@@ -16,7 +16,8 @@ from tests.conftest import VALID_AGENT, check_file, read_only
 from tests.live_server import LiveServer
 
 UNAVAILABLE = {
-    "error": "The database cannot be opened or written right now; nothing was changed. Try again later.",
+    "error": "The database cannot be opened or written right now; nothing was changed. "
+    "Try again later.",
     "code": "database_unavailable",
 }
 
@@ -48,11 +49,11 @@ def assert_sound(server, expected_agents):
     """Serving again: ready, writable, every expected agent as it was, the file intact."""
     assert call(server, "GET", "/readyz").status_code == 200
     listed = call(server, "GET", "/agents").json()["agents"]
-    assert sorted(listed, key=lambda agent: agent["id"]) == sorted(expected_agents, key=lambda agent: agent["id"])
+    assert sorted(listed, key=lambda agent: agent["id"]) == sorted(
+        expected_agents, key=lambda agent: agent["id"]
+    )
     create(server, name="After the fault")
-    assert check_file((server.database_path))["integrity"] == ["ok"]
-
-
+    assert check_file(server.database_path)["integrity"] == ["ok"]
 
 
 def test_a_read_only_database_file_refuses_writes_with_503_and_keeps_serving_reads(tmp_path):
@@ -62,14 +63,20 @@ def test_a_read_only_database_file_refuses_writes_with_503_and_keeps_serving_rea
 
         with read_only(server.database_path):
             assert_unavailable(call(server, "POST", "/agents", json=VALID_AGENT))
-            assert_unavailable(call(server, "PATCH", url, json={"name": "Changed"}, headers={"If-Match": etag}))
+            assert_unavailable(
+                call(server, "PATCH", url, json={"name": "Changed"}, headers={"If-Match": etag})
+            )
             assert_unavailable(call(server, "DELETE", url))
             assert call(server, "GET", url).json() == {"agent": agent}
             assert_not_ready(server)
 
         assert_sound(server, [agent])
     records = server.log_records()
-    assert any("readonly database" in record["message"] for record in records if record["level"] == "WARNING")
+    assert any(
+        "readonly database" in record["message"]
+        for record in records
+        if record["level"] == "WARNING"
+    )
 
 
 def replace_a_worker(server):
@@ -88,7 +95,8 @@ def replace_a_worker(server):
 def served_by(server, pid):
     """Whether the worker `pid` has answered a request yet (bounded by the test's own timeout)."""
     return any(
-        record.get("pid") == pid and record["logger"] == "agents.access" for record in server.log_records()
+        record.get("pid") == pid and record["logger"] == "agents.access"
+        for record in server.log_records()
     )
 
 
@@ -108,7 +116,9 @@ def test_a_missing_database_folder_answers_503_until_it_is_back(tmp_path):
             while not served_by(server, replacement):
                 assert time.monotonic() < deadline, "the new worker never answered"
                 assert_unavailable(call(server, "GET", "/agents"))
-                assert not folder.exists(), "the service must not make an empty database in its place"
+                assert not folder.exists(), (
+                    "the service must not make an empty database in its place"
+                )
         finally:
             (tmp_path / "moved-away").rename(folder)
 
@@ -121,10 +131,15 @@ def small_disk(tmp_path):
     mount_point = tmp_path / "small-disk"
     mount_point.mkdir()
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)], capture_output=True, text=True
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
     )
     if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here to fill up ({mounted.stderr.strip() or 'mount failed'})")
+        pytest.skip(
+            "cannot mount a small tmpfs here to fill up "
+            f"({mounted.stderr.strip() or 'mount failed'})"
+        )
     yield mount_point
     subprocess.run(["umount", "-l", str(mount_point)], check=True)
 
@@ -150,8 +165,16 @@ def test_a_full_disk_refuses_writes_with_503_and_loses_nothing(small_disk, tmp_p
         # Each body is larger than whatever room SQLite's log file has left, so it must grow.
         large = [{"role": "user", "content": "x" * 100_000}] * 5
         responses = [
-            call(server, "POST", "/agents", json={**VALID_AGENT, "name": f"Large {number}",
-                                                  "llm_config": {**VALID_AGENT["llm_config"], "messages": large}})
+            call(
+                server,
+                "POST",
+                "/agents",
+                json={
+                    **VALID_AGENT,
+                    "name": f"Large {number}",
+                    "llm_config": {**VALID_AGENT["llm_config"], "messages": large},
+                },
+            )
             for number in range(4)
         ]
         assert_not_ready(server)

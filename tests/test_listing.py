@@ -16,7 +16,8 @@ def add_agents(client):
 
     def add(count, prefix="Agent", **fields):
         created = [
-            client.post("/agents", json={"name": f"{prefix} {number}", **fields}) for number in range(count)
+            client.post("/agents", json={"name": f"{prefix} {number}", **fields})
+            for number in range(count)
         ]
         assert all(response.status_code == 201 for response in created)
         return [response.get_json()["agent"] for response in created]
@@ -132,7 +133,9 @@ def test_a_page_with_more_links_to_the_next_page(client, add_agents):
     match = re.fullmatch(r'<([^>]+)>; rel="next"', first.headers["Link"])
     assert match, first.headers["Link"]
     following = client.get(match.group(1))
-    assert following.get_json() == list_agents(client, limit=2, cursor=first.get_json()["next_cursor"])
+    assert following.get_json() == list_agents(
+        client, limit=2, cursor=first.get_json()["next_cursor"]
+    )
     assert "Link" not in following.headers
 
 
@@ -168,7 +171,9 @@ def test_filters_keep_applying_across_pages(client, add_agents):
     pages = all_pages(client, limit=1, is_active="false")
 
     assert len(pages) == 3
-    assert [agent["id"] for page in pages for agent in page["agents"]] == ids(newest_first(inactive))
+    assert [agent["id"] for page in pages for agent in page["agents"]] == ids(
+        newest_first(inactive)
+    )
 
 
 SEARCHABLE = {
@@ -232,7 +237,10 @@ BAD_PARAMETERS = {
     "is_active 1": ("is_active=1", "is_active"),
     "is_active capitalised": ("is_active=True", "is_active"),
     "a garbage cursor": ("cursor=garbage", "cursor"),
-    "a cursor of another shape": ("cursor=" + _cursor_of("2025-12-13T10:00:00.000Z|not-an-id"), "cursor"),
+    "a cursor of another shape": (
+        "cursor=" + _cursor_of("2025-12-13T10:00:00.000Z|not-an-id"),
+        "cursor",
+    ),
     "an unknown parameter": ("colour=red", "colour"),
     "a misspelt parameter": ("limt=5", "limt"),
 }
@@ -245,7 +253,12 @@ def test_a_bad_parameter_is_a_validation_error_naming_it(client):
         response = client.get(f"/agents?{query}")
         body = response.get_json()
         named_first = body.get("error", "").startswith(f"{parameter} ")
-        observed[case] = (response.status_code, body.get("code"), list(body.get("fields", {})), named_first)
+        observed[case] = (
+            response.status_code,
+            body.get("code"),
+            list(body.get("fields", {})),
+            named_first,
+        )
         expected[case] = (400, "validation_error", [parameter], True)
 
     assert observed == expected
@@ -278,7 +291,9 @@ def issued_sql(caplog):
 
 def query_plan(database_path, sql, params):
     with closing(sqlite3.connect(database_path)) as connection:
-        return " | ".join(row[-1] for row in connection.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+        return " | ".join(
+            row[-1] for row in connection.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        )
 
 
 def virtual_machine_steps(database_path, sql, params):
@@ -324,7 +339,9 @@ def test_a_page_is_read_through_an_index_in_list_order(
     assert "TEMP B-TREE" not in plan, plan
 
 
-def test_a_later_page_seeks_to_its_cursor_in_the_index(client, add_agents, database_path, issued_sql):
+def test_a_later_page_seeks_to_its_cursor_in_the_index(
+    client, add_agents, database_path, issued_sql
+):
     add_agents(6)
     cursor = list_agents(client, limit=2)["next_cursor"]
 
@@ -336,7 +353,9 @@ def test_a_later_page_seeks_to_its_cursor_in_the_index(client, add_agents, datab
     assert re.search(r"USING (COVERING )?INDEX \S+ \([^)]*created_at\S*<", plan), plan
 
 
-def test_a_deep_page_costs_no_more_than_the_first_page(client, add_agents, database_path, issued_sql):
+def test_a_deep_page_costs_no_more_than_the_first_page(
+    client, add_agents, database_path, issued_sql
+):
     add_agents(40)
     deep_cursor = list_agents(client, limit=35)["next_cursor"]
 

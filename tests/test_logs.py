@@ -1,4 +1,4 @@
-"""Logs: one JSON access line per request with its id; no secret, key or body; traces kept inside."""
+"""Logs: one JSON access line per request with its id; no secret, key or body; traces inside."""
 
 import contextlib
 import json
@@ -67,7 +67,8 @@ def test_each_request_writes_one_json_access_line_under_the_id_it_was_sent(clien
 
 
 @pytest.mark.parametrize(
-    "sent", [None, "", "with space", "x" * 129, '{"forged": "line"}', "naïve"],
+    "sent",
+    [None, "", "with space", "x" * 129, '{"forged": "line"}', "naïve"],
 )
 def test_a_missing_or_unsafe_request_id_is_replaced_by_a_fresh_one(sent, client, log_lines):
     headers = {} if sent is None else {"X-Request-ID": sent}
@@ -97,22 +98,31 @@ def test_no_api_key_secret_body_or_query_reaches_the_logs(make_app, log_lines):
         assert never not in logged
 
 
-def test_an_unhandled_error_is_logged_with_its_trace_and_answered_without_it(client, log_lines, monkeypatch):
+def test_an_unhandled_error_is_logged_with_its_trace_and_answered_without_it(
+    client, log_lines, monkeypatch
+):
     def fail(*args, **kwargs):
         raise RuntimeError("the disk controller caught fire")
 
     monkeypatch.setattr(models, "create_agent", fail)
 
     response = client.post(
-        "/agents", json={**VALID_AGENT, "webhook_secret": SECRET}, headers={"X-Request-ID": "boom-1"}
+        "/agents",
+        json={**VALID_AGENT, "webhook_secret": SECRET},
+        headers={"X-Request-ID": "boom-1"},
     )
 
     assert response.status_code == 500
-    assert response.get_json() == {"error": "The server hit an unexpected error.", "code": "internal_error"}
+    assert response.get_json() == {
+        "error": "The server hit an unexpected error.",
+        "code": "internal_error",
+    }
     [error] = [record for record in log_lines.records() if record["level"] == "ERROR"]
     assert error["request_id"] == "boom-1"
     assert error["message"] == "Unhandled error while serving POST /agents"
-    assert "Traceback" in error["exc_info"] and "the disk controller caught fire" in error["exc_info"]
+    assert (
+        "Traceback" in error["exc_info"] and "the disk controller caught fire" in error["exc_info"]
+    )
     assert SECRET not in "\n".join(log_lines.lines)
 
 
@@ -157,10 +167,11 @@ def test_a_request_is_answered_when_its_access_line_cannot_be_written(client, mo
     assert client.get(response.headers["Location"]).status_code == 200
 
 
-def test_a_broken_query_is_a_500_with_its_trace_logged_not_a_503(client, create_agent, log_lines,
-                                                                   monkeypatch):
+def test_a_broken_query_is_a_500_with_its_trace_logged_not_a_503(
+    client, create_agent, log_lines, monkeypatch
+):
     agent = create_agent()
-    monkeypatch.setattr(models, "SELECT_AGENT", 'SELECT no_such_column FROM agent WHERE ? = ?')
+    monkeypatch.setattr(models, "SELECT_AGENT", "SELECT no_such_column FROM agent WHERE ? = ?")
 
     response = client.get(f"/agents/{agent['id']}")
 

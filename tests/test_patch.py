@@ -1,4 +1,4 @@
-"""Contract section 5: PATCH is a JSON merge patch, validated as a whole; and the write-only secret."""
+"""Contract section 5: PATCH is a JSON merge patch validated as a whole; the write-only secret."""
 
 import json
 import time
@@ -39,10 +39,16 @@ def let_the_clock_tick():
 MERGES = {
     "fields present replace the stored ones": (
         {},
-        {"first_message": "Goedemiddag, u spreekt met Acme support.", "is_active": False,
-         "max_duration_seconds": 900},
-        {"first_message": "Goedemiddag, u spreekt met Acme support.", "is_active": False,
-         "max_duration_seconds": 900},
+        {
+            "first_message": "Goedemiddag, u spreekt met Acme support.",
+            "is_active": False,
+            "max_duration_seconds": 900,
+        },
+        {
+            "first_message": "Goedemiddag, u spreekt met Acme support.",
+            "is_active": False,
+            "max_duration_seconds": 900,
+        },
     ),
     "a nested object merges member by member": (
         {},
@@ -52,10 +58,16 @@ MERGES = {
     "objects inside nested objects merge too": (
         {"analysis_plan": ANALYSIS_PLAN},
         {"analysis_plan": {"structured_data_plan": {"enabled": False}}},
-        {"analysis_plan": {
-            "structured_data_plan": {"enabled": False, "schema": STRUCTURED_DATA_SCHEMA, "messages": []},
-            "min_messages_threshold": 4,
-        }},
+        {
+            "analysis_plan": {
+                "structured_data_plan": {
+                    "enabled": False,
+                    "schema": STRUCTURED_DATA_SCHEMA,
+                    "messages": [],
+                },
+                "min_messages_threshold": 4,
+            }
+        },
     ),
     "an array of strings is replaced whole": (
         {},
@@ -64,12 +76,25 @@ MERGES = {
     ),
     "an array of objects is replaced whole, not merged item by item": (
         {"llm_config": {**LLM_CONFIG, "tools": [FLAT_TOOL]}},
-        {"llm_config": {"tools": [{"name": "book_appointment", "description": "Books."}],
-                        "messages": [{"role": "user", "content": "Hoi"}]}},
-        {"llm_config": {**LLM_CONFIG,
-                        "tools": [{"name": "book_appointment", "description": "Books.",
-                                   "parameters": {"type": "object", "properties": {}}}],
-                        "messages": [{"role": "user", "content": "Hoi"}]}},
+        {
+            "llm_config": {
+                "tools": [{"name": "book_appointment", "description": "Books."}],
+                "messages": [{"role": "user", "content": "Hoi"}],
+            }
+        },
+        {
+            "llm_config": {
+                **LLM_CONFIG,
+                "tools": [
+                    {
+                        "name": "book_appointment",
+                        "description": "Books.",
+                        "parameters": {"type": "object", "properties": {}},
+                    }
+                ],
+                "messages": [{"role": "user", "content": "Hoi"}],
+            }
+        },
     ),
     "a nested object sent where there was none is stored whole": (
         {"analysis_plan": None},
@@ -115,7 +140,9 @@ MERGES = {
 
 
 @pytest.mark.parametrize("start, patch, changed", MERGES.values(), ids=MERGES.keys())
-def test_a_merge_patch_changes_what_it_names_and_nothing_else(client, create_agent, start, patch, changed):
+def test_a_merge_patch_changes_what_it_names_and_nothing_else(
+    client, create_agent, start, patch, changed
+):
     before = create_agent(**start)
 
     response = client.patch(url_of(before), json=patch)
@@ -128,12 +155,18 @@ def test_a_merge_patch_changes_what_it_names_and_nothing_else(client, create_age
 
 @pytest.mark.parametrize(
     "content_type",
-    ["application/json", "application/merge-patch+json", "application/merge-patch+json; charset=utf-8"],
+    [
+        "application/json",
+        "application/merge-patch+json",
+        "application/merge-patch+json; charset=utf-8",
+    ],
 )
 def test_a_patch_is_accepted_as_json_or_as_merge_patch_json(client, create_agent, content_type):
     agent = create_agent()
 
-    response = client.patch(url_of(agent), data=json.dumps({"name": "Renamed"}), content_type=content_type)
+    response = client.patch(
+        url_of(agent), data=json.dumps({"name": "Renamed"}), content_type=content_type
+    )
 
     assert response.status_code == 200
     assert response.get_json()["agent"]["name"] == "Renamed"
@@ -170,27 +203,42 @@ REJECTIONS = {
     "a blank name": ({}, {"name": "   "}, "name"),
     "a wrong type": ({}, {"is_active": "false"}, "is_active"),
     "a rule broken inside a nested object": (
-        {}, {"llm_config": {"temperature": 2.5}}, "llm_config.temperature",
+        {},
+        {"llm_config": {"temperature": 2.5}},
+        "llm_config.temperature",
     ),
     "switching tts provider away from elevenlabs while stability is set": (
-        {"tts_config": ELEVENLABS}, {"tts_config": {"provider": "openai"}}, "tts_config.stability",
+        {"tts_config": ELEVENLABS},
+        {"tts_config": {"provider": "openai"}},
+        "tts_config.stability",
     ),
     "an elevenlabs-only field added to an openai voice": (
-        {}, {"tts_config": {"similarity_boost": 0.3}}, "tts_config.similarity_boost",
+        {},
+        {"tts_config": {"similarity_boost": 0.3}},
+        "tts_config.similarity_boost",
     ),
     "switching llm provider to xai_realtime while stt_config is set": (
-        {"tts_config": None}, {"llm_config": {"provider": "xai_realtime"}}, "stt_config",
+        {"tts_config": None},
+        {"llm_config": {"provider": "xai_realtime"}},
+        "stt_config",
     ),
     "adding stt_config to an xai_realtime agent": (
-        {"llm_config": {"provider": "xai_realtime", "model": "grok-realtime"}, "stt_config": None,
-         "tts_config": None},
+        {
+            "llm_config": {"provider": "xai_realtime", "model": "grok-realtime"},
+            "stt_config": None,
+            "tts_config": None,
+        },
         {"stt_config": STT_CONFIG},
         "stt_config",
     ),
     "the read-only fields": (
         {},
-        {"id": "17a0cb75-fa09-4bdd-9a44-92a70d829c88", "created_at": "2025-12-13T10:00:00.000Z",
-         "updated_at": "2025-12-13T10:00:00.000Z", "webhook_secret_set": False},
+        {
+            "id": "17a0cb75-fa09-4bdd-9a44-92a70d829c88",
+            "created_at": "2025-12-13T10:00:00.000Z",
+            "updated_at": "2025-12-13T10:00:00.000Z",
+            "webhook_secret_set": False,
+        },
         ("id", "created_at", "updated_at", "webhook_secret_set"),
     ),
     "an unknown top-level field": ({}, {"nickname": "Bob"}, "nickname"),
@@ -200,7 +248,9 @@ REJECTIONS = {
 
 
 @pytest.mark.parametrize("start, patch, fields", REJECTIONS.values(), ids=REJECTIONS.keys())
-def test_a_rejected_patch_names_the_field_and_changes_nothing(client, create_agent, start, patch, fields):
+def test_a_rejected_patch_names_the_field_and_changes_nothing(
+    client, create_agent, start, patch, fields
+):
     agent = create_agent(**start)
     before, etag = current(client, agent)
     let_the_clock_tick()
@@ -230,7 +280,14 @@ def test_switching_away_from_elevenlabs_succeeds_once_its_fields_are_cleared(cli
 
     response = client.patch(
         url_of(agent),
-        json={"tts_config": {"provider": "openai", "voice_id": "alloy", "stability": None, "model": None}},
+        json={
+            "tts_config": {
+                "provider": "openai",
+                "voice_id": "alloy",
+                "stability": None,
+                "model": None,
+            }
+        },
     )
 
     assert response.status_code == 200, response.get_json()
@@ -239,7 +296,9 @@ def test_switching_away_from_elevenlabs_succeeds_once_its_fields_are_cleared(cli
     assert tts_config["stability"] is None
 
 
-def test_switching_to_xai_realtime_succeeds_when_the_speech_configs_are_removed(client, create_agent):
+def test_switching_to_xai_realtime_succeeds_when_the_speech_configs_are_removed(
+    client, create_agent
+):
     agent = create_agent()
 
     response = client.patch(
@@ -268,7 +327,9 @@ NO_OP_PATCHES = {
 }
 
 
-def test_a_patch_that_changes_nothing_answers_200_and_keeps_updated_at_and_the_etag(client, create_agent):
+def test_a_patch_that_changes_nothing_answers_200_and_keeps_updated_at_and_the_etag(
+    client, create_agent
+):
     agent = create_agent()
     before, etag = current(client, agent)
     observed = {}
@@ -352,7 +413,9 @@ INVALID_SECRETS = {
 
 @pytest.mark.parametrize("method", ["POST", "PATCH"])
 @pytest.mark.parametrize("secret", INVALID_SECRETS.values(), ids=INVALID_SECRETS.keys())
-def test_an_invalid_webhook_secret_is_rejected_without_being_echoed(client, create_agent, method, secret):
+def test_an_invalid_webhook_secret_is_rejected_without_being_echoed(
+    client, create_agent, method, secret
+):
     agent = create_agent()
     url = "/agents" if method == "POST" else url_of(agent)
 
@@ -364,11 +427,15 @@ def test_an_invalid_webhook_secret_is_rejected_without_being_echoed(client, crea
 
 
 @pytest.mark.parametrize("method", ["POST", "PATCH"])
-def test_a_valid_webhook_secret_is_not_echoed_when_another_field_is_rejected(client, create_agent, method):
+def test_a_valid_webhook_secret_is_not_echoed_when_another_field_is_rejected(
+    client, create_agent, method
+):
     agent = create_agent()
     url = "/agents" if method == "POST" else url_of(agent)
 
-    response = client.open(url, method=method, json={**VALID_AGENT, "name": "", "webhook_secret": SECRET})
+    response = client.open(
+        url, method=method, json={**VALID_AGENT, "name": "", "webhook_secret": SECRET}
+    )
 
     assert response.status_code == 400
     assert_secret_hidden(response, SECRET)

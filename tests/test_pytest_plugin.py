@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-HELPERS = '''
+HELPERS = """
 import pytest
 import requests
 
@@ -100,10 +100,10 @@ def test_a_refused_helper_call_raises_with_the_services_message(agents_api):
     assert refused.value.body["code"] == "validation_error"
     with pytest.raises(TestModeError, match="^404: No snapshot is named never-saved.$"):
         agents_api.restore("never-saved")
-'''
+"""
 
 # Each module writes what its fixture saw, so the outer test can compare modules and workers.
-RECORDER = '''
+RECORDER = """
 import json, os
 from pathlib import Path
 
@@ -113,7 +113,7 @@ def test_records_what_it_was_given(agents_api):
     record = {{"url": agents_api.url, "namespace": agents_api.namespace,
                "worker": os.environ.get("PYTEST_XDIST_WORKER", "main")}}
     Path({folder!r}, "{name}.json").write_text(json.dumps(record))
-'''
+"""
 
 # Plugins the inner suites have no use for; leaving them out saves seconds of start-up per run.
 UNUSED_PLUGINS = ("-p", "no:schemathesis", "-p", "no:hypothesispytest", "-p", "no:cacheprovider")
@@ -156,8 +156,9 @@ def test_one_server_serves_the_whole_run_with_a_namespace_per_module_and_worker(
     assert {record["worker"] for record in seen} == {"gw0", "gw1"}
     assert len({record["url"] for record in seen}) == 1
     assert len({record["namespace"] for record in seen}) == 4
-    assert all(record["namespace"].startswith(f"pytest-{record['worker']}-test_")
-               for record in seen)
+    assert all(
+        record["namespace"].startswith(f"pytest-{record['worker']}-test_") for record in seen
+    )
     # The run stopped its server when it ended.
     origin = urlsplit(seen[0]["url"])
     with pytest.raises(OSError), socket.create_connection((origin.hostname, origin.port), 1):

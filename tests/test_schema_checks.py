@@ -13,10 +13,18 @@ def agent_with_parameters(parameters):
     return {**VALID_AGENT, "llm_config": {**VALID_AGENT["llm_config"], "tools": [tool]}}
 
 
-@pytest.mark.parametrize("first", [VALID_PARAMETERS, INVALID_PARAMETERS], ids=["valid first", "invalid first"])
+@pytest.mark.parametrize(
+    "first", [VALID_PARAMETERS, INVALID_PARAMETERS], ids=["valid first", "invalid first"]
+)
 def test_a_schema_is_judged_alike_on_every_request(client, first):
     statuses = []
-    for parameters in (first, VALID_PARAMETERS, INVALID_PARAMETERS, VALID_PARAMETERS, INVALID_PARAMETERS):
+    for parameters in (
+        first,
+        VALID_PARAMETERS,
+        INVALID_PARAMETERS,
+        VALID_PARAMETERS,
+        INVALID_PARAMETERS,
+    ):
         response = client.post("/agents", json=agent_with_parameters(parameters))
         statuses.append(response.status_code)
         if response.status_code == 400:
@@ -38,4 +46,7 @@ def test_a_stored_tool_whose_schema_was_seen_before_still_patches(client, create
     for round_number in range(3):
         response = client.patch(f"/agents/{agent['id']}", json={"name": f"Renamed {round_number}"})
         assert response.status_code == 200
-        assert response.get_json()["agent"]["llm_config"]["tools"][0]["function"]["parameters"] == VALID_PARAMETERS
+        assert (
+            response.get_json()["agent"]["llm_config"]["tools"][0]["function"]["parameters"]
+            == VALID_PARAMETERS
+        )

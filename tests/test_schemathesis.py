@@ -18,20 +18,33 @@ def test_the_live_api_conforms_to_its_openapi_document(tmp_path):
     with LiveServer(tmp_path / "agents.db", AGENTS_API_KEYS=API_KEY) as server:
         run = subprocess.run(
             [
-                str(Path(sys.executable).with_name("st")), "--config-file", str(CONFIG),
-                "run", f"{server.url}/openapi.json",
-                "--checks", "all",
-                "--exclude-checks", "positive_data_acceptance",
-                "--max-examples", str(EXAMPLES_PER_OPERATION),
-                "--seed", SEED,
-                "--workers", "2",
+                str(Path(sys.executable).with_name("st")),
+                "--config-file",
+                str(CONFIG),
+                "run",
+                f"{server.url}/openapi.json",
+                "--checks",
+                "all",
+                "--exclude-checks",
+                "positive_data_acceptance",
+                "--max-examples",
+                str(EXAMPLES_PER_OPERATION),
+                "--seed",
+                SEED,
+                "--workers",
+                "2",
                 "--continue-on-failure",
-                "--header", f"Authorization: Bearer {API_KEY}",
-                "--request-timeout", "10",
+                "--header",
+                f"Authorization: Bearer {API_KEY}",
+                "--request-timeout",
+                "10",
             ],
-            capture_output=True, text=True, timeout=600, check=False,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
         )
-    summary = run.stdout[run.stdout.rfind("SUMMARY"):]
+    summary = run.stdout[run.stdout.rfind("SUMMARY") :]
     print(summary)
     assert run.returncode == 0, run.stdout[-20000:]
     assert re.search(r"\d+ generated", summary)

@@ -69,7 +69,10 @@ def test_which_addresses_are_refused_without_an_api_key(address, keys, allowed, 
 def test_serve_logs_json_lines_and_answers_with_the_request_id(tmp_path):
     with LiveServer(tmp_path / "agents.db", console=True) as server:
         response = requests.post(
-            f"{server.url}/agents", json=VALID_AGENT, headers={"X-Request-ID": "deploy-check-1"}, timeout=10
+            f"{server.url}/agents",
+            json=VALID_AGENT,
+            headers={"X-Request-ID": "deploy-check-1"},
+            timeout=10,
         )
         generated = requests.get(f"{server.url}/readyz", timeout=10).headers["X-Request-ID"]
         assert server.terminate() == 0
@@ -79,14 +82,20 @@ def test_serve_logs_json_lines_and_answers_with_the_request_id(tmp_path):
     lines = server.log_text().splitlines()
     records = [json.loads(line) for line in lines]  # every line parses: nothing but JSON
     access = [
-        record for record in records
+        record
+        for record in records
         if record["logger"] == "agents.access" and record["path"] != "/healthz"  # start-up probes
     ]
-    assert [(line["request_id"], line["method"], line["path"], line["status"]) for line in access] == [
+    assert [
+        (line["request_id"], line["method"], line["path"], line["status"]) for line in access
+    ] == [
         ("deploy-check-1", "POST", "/agents", 201),
         (generated, "GET", "/readyz", 200),
     ]
-    assert any(record["logger"] == "gunicorn.error" and "Listening at" in record["message"] for record in records)
+    assert any(
+        record["logger"] == "gunicorn.error" and "Listening at" in record["message"]
+        for record in records
+    )
 
 
 def test_sigterm_lets_a_request_in_flight_finish_before_the_server_exits(tmp_path):
@@ -143,7 +152,7 @@ def test_a_backup_taken_while_agents_are_being_written_is_whole_and_consistent(t
 
     assert result.returncode == 0, result.stderr
     assert "integrity ok" in result.stdout
-    assert check_file((backup))["integrity"] == ["ok"]
+    assert check_file(backup)["integrity"] == ["ok"]
     with sqlite3.connect(backup) as copy:
         saved = {agent_id for (agent_id,) in copy.execute("SELECT id FROM agent")}
     assert set(before_backup) <= saved <= set(acknowledged)
@@ -151,8 +160,9 @@ def test_a_backup_taken_while_agents_are_being_written_is_whole_and_consistent(t
 
 
 def test_serve_with_the_test_mode_flag_serves_the_test_routes(tmp_path):
-    with LiveServer(tmp_path / "agents.db", console=True, workers=1,
-                    arguments=["--test-mode"]) as server:
+    with LiveServer(
+        tmp_path / "agents.db", console=True, workers=1, arguments=["--test-mode"]
+    ) as server:
         reset = requests.post(f"{server.url}/_test/reset", json={"seed": 7}, timeout=5)
         created = requests.post(f"{server.url}/agents", json={"name": "Seeded"}, timeout=5)
 

@@ -20,14 +20,22 @@ def agent_count(client):
 def test_a_fault_answers_its_status_in_the_error_shape_and_changes_nothing(double):
     fault = add_fault(double, method="POST", path="/agents", status=503)
     assert fault == {
-        "method": "POST", "path": "/agents", "status": 503,
-        "error": "Injected fault: 503 for POST /agents.", "code": "injected_fault",
-        "delay_ms": 0, "retry_after": None, "after_commit": False, "times": 1,
+        "method": "POST",
+        "path": "/agents",
+        "status": 503,
+        "error": "Injected fault: 503 for POST /agents.",
+        "code": "injected_fault",
+        "delay_ms": 0,
+        "retry_after": None,
+        "after_commit": False,
+        "times": 1,
     }
     response = double.post("/agents", json=VALID_AGENT)
     assert response.status_code == 503
-    assert response.get_json() == {"error": "Injected fault: 503 for POST /agents.",
-                                   "code": "injected_fault"}
+    assert response.get_json() == {
+        "error": "Injected fault: 503 for POST /agents.",
+        "code": "injected_fault",
+    }
     assert "Retry-After" not in response.headers
     assert agent_count(double) == 0
     assert double.post("/agents", json=VALID_AGENT).status_code == 201
@@ -55,8 +63,15 @@ def test_a_fault_with_times_minus_one_lasts_until_deleted(double):
 
 
 def test_error_code_and_retry_after_are_as_given(double):
-    add_fault(double, method="PATCH", path="/agents/{id}", status=429, error="Slow down.",
-              code="rate_limited", retry_after=7)
+    add_fault(
+        double,
+        method="PATCH",
+        path="/agents/{id}",
+        status=429,
+        error="Slow down.",
+        code="rate_limited",
+        retry_after=7,
+    )
     response = double.patch("/agents/00000000-0000-4000-8000-000000000000", json={"name": "x"})
     assert response.status_code == 429
     assert response.get_json() == {"error": "Slow down.", "code": "rate_limited"}
@@ -122,14 +137,19 @@ def test_after_commit_carries_the_request_out_and_loses_only_its_response(double
     assert retried.headers["Idempotent-Replayed"] == "true"
     [stored] = double.get("/agents").get_json()["agents"]
     assert retried.get_json() == {"agent": stored}
-    assert [e["status"] for e in double.get("/_test/requests", query_string={
-        "method": "POST"}).get_json()["requests"]] == [502, 201]
+    assert [
+        e["status"]
+        for e in double.get("/_test/requests", query_string={"method": "POST"}).get_json()[
+            "requests"
+        ]
+    ] == [502, 201]
 
 
 def test_after_commit_on_a_delete_deletes(double):
     agent = double.post("/agents", json=VALID_AGENT).get_json()["agent"]
-    add_fault(double, method="DELETE", path="/agents/{id}", status=500, after_commit=True,
-              retry_after=1)
+    add_fault(
+        double, method="DELETE", path="/agents/{id}", status=500, after_commit=True, retry_after=1
+    )
     response = double.delete(f"/agents/{agent['id']}")
     assert (response.status_code, response.headers["Retry-After"]) == (500, "1")
     assert double.get(f"/agents/{agent['id']}").status_code == 404
@@ -155,33 +175,59 @@ def test_with_a_url_prefix_faults_name_the_prefixed_path(make_app):
     assert client.get("/api/v1/agents").status_code == 500
 
 
-@pytest.mark.parametrize(("fault", "message"), [
-    ({"path": "/agents", "status": 500}, "method is required."),
-    ({"method": "get", "path": "/agents", "status": 500},
-     "method must be one of: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS."),
-    ({"method": "GET", "status": 500}, "path is required."),
-    ({"method": "GET", "path": "/healthz", "status": 500},
-     "path must be a path of the API, such as /agents or /agents/{id}."),
-    ({"method": "GET", "path": "/agents/{name}", "status": 500},
-     "path must be a path such as /agents or /agents/{id}, without a query string."),
-    ({"method": "GET", "path": "/agents"}, "status is required."),
-    ({"method": "GET", "path": "/agents", "status": 200}, "status must be between 400 and 599."),
-    ({"method": "GET", "path": "/agents", "status": "500"}, "status must be an integer."),
-    ({"method": "GET", "path": "/agents", "status": 500, "times": 0},
-     "times must be at least 1, or -1 for until the fault is deleted."),
-    ({"method": "GET", "path": "/agents", "status": 500, "delay_ms": 25_001},
-     "delay_ms must be between 0 and 25000."),
-    ({"method": "GET", "path": "/agents", "status": 500, "retry_after": -1},
-     "retry_after must be between 0 and 86400."),
-    ({"method": "GET", "path": "/agents", "status": 500, "code": "Not Snake"},
-     "code must be 1 to 64 lowercase letters, digits or underscores."),
-    ({"method": "GET", "path": "/agents", "status": 500, "error": ""},
-     "error must be between 1 and 1000 characters long."),
-    ({"method": "GET", "path": "/agents", "status": 500, "after_commit": "yes"},
-     "after_commit must be true or false."),
-    ({"method": "GET", "path": "/agents", "status": 500, "times": 1, "count": 2},
-     "count is not a known field."),
-])
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ({"path": "/agents", "status": 500}, "method is required."),
+        (
+            {"method": "get", "path": "/agents", "status": 500},
+            "method must be one of: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS.",
+        ),
+        ({"method": "GET", "status": 500}, "path is required."),
+        (
+            {"method": "GET", "path": "/healthz", "status": 500},
+            "path must be a path of the API, such as /agents or /agents/{id}.",
+        ),
+        (
+            {"method": "GET", "path": "/agents/{name}", "status": 500},
+            "path must be a path such as /agents or /agents/{id}, without a query string.",
+        ),
+        ({"method": "GET", "path": "/agents"}, "status is required."),
+        (
+            {"method": "GET", "path": "/agents", "status": 200},
+            "status must be between 400 and 599.",
+        ),
+        ({"method": "GET", "path": "/agents", "status": "500"}, "status must be an integer."),
+        (
+            {"method": "GET", "path": "/agents", "status": 500, "times": 0},
+            "times must be at least 1, or -1 for until the fault is deleted.",
+        ),
+        (
+            {"method": "GET", "path": "/agents", "status": 500, "delay_ms": 25_001},
+            "delay_ms must be between 0 and 25000.",
+        ),
+        (
+            {"method": "GET", "path": "/agents", "status": 500, "retry_after": -1},
+            "retry_after must be between 0 and 86400.",
+        ),
+        (
+            {"method": "GET", "path": "/agents", "status": 500, "code": "Not Snake"},
+            "code must be 1 to 64 lowercase letters, digits or underscores.",
+        ),
+        (
+            {"method": "GET", "path": "/agents", "status": 500, "error": ""},
+            "error must be between 1 and 1000 characters long.",
+        ),
+        (
+            {"method": "GET", "path": "/agents", "status": 500, "after_commit": "yes"},
+            "after_commit must be true or false.",
+        ),
+        (
+            {"method": "GET", "path": "/agents", "status": 500, "times": 1, "count": 2},
+            "count is not a known field.",
+        ),
+    ],
+)
 def test_a_bad_fault_is_refused_and_nothing_is_added(double, fault, message):
     response = double.post("/_test/faults", json=fault)
     assert response.status_code == 400

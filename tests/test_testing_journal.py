@@ -17,7 +17,8 @@ def journal(client, **query):
 
 def test_each_api_request_is_recorded_oldest_first_with_its_answer(double):
     created = double.post(
-        "/agents?source=test&source=again", json={"name": "Kept", "webhook_url": None},
+        "/agents?source=test&source=again",
+        json={"name": "Kept", "webhook_url": None},
         headers={"Idempotency-Key": "key-1", "X-Trace": "abc"},
     ).get_json()["agent"]
     double.get(f"/agents/{created['id']}")
@@ -58,10 +59,12 @@ def test_webhook_secrets_are_redacted_at_any_depth_and_in_raw_text(double):
     double.post("/agents", json={**VALID_AGENT, "webhook_secret": "top-secret-1"})
     double.post("/agents", json={"name": "n", "nested": [{"webhook_secret": "top-secret-2"}]})
     double.patch("/agents/00000000-0000-4000-8000-000000000000", json={"webhook_secret": None})
-    double.post("/agents", data='{"name": "broken", "webhook_secret": "top-secret-3", ',
-                content_type="application/json")
-    double.post("/agents", data='{"webhook_secret": "top-secret-4',
-                content_type="application/json")
+    double.post(
+        "/agents",
+        data='{"name": "broken", "webhook_secret": "top-secret-3", ',
+        content_type="application/json",
+    )
+    double.post("/agents", data='{"webhook_secret": "top-secret-4', content_type="application/json")
 
     response = double.get("/_test/requests")
     entries = response.get_json()["requests"]
@@ -74,15 +77,19 @@ def test_webhook_secrets_are_redacted_at_any_depth_and_in_raw_text(double):
     assert "top-secret" not in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize(("data", "content_type", "recorded"), [
-    ("not json at all", "text/plain", "not json at all"),
-    ('{"name": NaN}', "application/json", '{"name": NaN}'),
-    ('"\\ud800"', "application/json", '"\\ud800"'),
-    (b"\xff\xfe", "application/json", "\ufffd\ufffd"),
-    ("[1, 2]", "application/json", [1, 2]),
-])
-def test_a_body_that_is_not_a_json_object_is_kept_as_json_or_raw_text(double, data, content_type,
-                                                                      recorded):
+@pytest.mark.parametrize(
+    ("data", "content_type", "recorded"),
+    [
+        ("not json at all", "text/plain", "not json at all"),
+        ('{"name": NaN}', "application/json", '{"name": NaN}'),
+        ('"\\ud800"', "application/json", '"\\ud800"'),
+        (b"\xff\xfe", "application/json", "\ufffd\ufffd"),
+        ("[1, 2]", "application/json", [1, 2]),
+    ],
+)
+def test_a_body_that_is_not_a_json_object_is_kept_as_json_or_raw_text(
+    double, data, content_type, recorded
+):
     double.post("/agents", data=data, content_type=content_type)
     assert journal(double)[0]["body"] == recorded
 
@@ -114,18 +121,27 @@ def test_journal_filters_by_method_and_by_path_with_an_id_placeholder(double):
     assert [e["method"] for e in journal(double, method="GET")] == ["GET", "GET"]
     assert [e["method"] for e in journal(double, path="/agents")] == ["POST", "GET"]
     assert [e["method"] for e in journal(double, path="/agents/{id}")] == ["GET", "PATCH"]
-    assert [e["status"] for e in journal(double, method="PATCH", path=f"/agents/{agent['id']}")] == [
-        200
-    ]
+    assert [
+        e["status"] for e in journal(double, method="PATCH", path=f"/agents/{agent['id']}")
+    ] == [200]
     assert journal(double, method="DELETE") == []
 
 
-@pytest.mark.parametrize(("query", "message"), [
-    ({"method": "get"}, "method must be one of: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS."),
-    ({"path": "agents"}, "path must be a path such as /agents or /agents/{id}, without a query string."),
-    ({"path": "/agents?x=1"}, "path must be a path such as /agents or /agents/{id}, without a query string."),
-    ({"status": "200"}, "status is not a known field."),
-])
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ({"method": "get"}, "method must be one of: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS."),
+        (
+            {"path": "agents"},
+            "path must be a path such as /agents or /agents/{id}, without a query string.",
+        ),
+        (
+            {"path": "/agents?x=1"},
+            "path must be a path such as /agents or /agents/{id}, without a query string.",
+        ),
+        ({"status": "200"}, "status is not a known field."),
+    ],
+)
 def test_a_bad_journal_filter_is_refused(double, query, message):
     response = double.get("/_test/requests", query_string=query)
     assert response.status_code == 400

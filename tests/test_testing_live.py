@@ -35,10 +35,15 @@ def test_a_journal_entry_written_by_one_worker_is_read_by_another(api):
     # A delayed fault holds one worker; what arrives meanwhile must be served by the other.
     for _attempt in range(3):
         api("DELETE", "/_test/requests")
-        api("POST", "/_test/faults",
-            json={"method": "GET", "path": "/agents", "status": 503, "delay_ms": 1500})
+        api(
+            "POST",
+            "/_test/faults",
+            json={"method": "GET", "path": "/agents", "status": 503, "delay_ms": 1500},
+        )
         held = {}
-        holder = threading.Thread(target=lambda: held.update(response=api("GET", "/agents")))
+        holder = threading.Thread(
+            target=lambda held=held: held.update(response=api("GET", "/agents"))
+        )
         holder.start()
         deadline = time.monotonic() + 10
         while api("GET", "/_test/faults").json()["faults"] and time.monotonic() < deadline:
@@ -58,8 +63,11 @@ def test_a_journal_entry_written_by_one_worker_is_read_by_another(api):
 
 
 def test_a_fault_with_times_two_fails_exactly_two_of_many_concurrent_requests(api):
-    api("POST", "/_test/faults", json={"method": "POST", "path": "/agents", "status": 503,
-                                       "times": 2})
+    api(
+        "POST",
+        "/_test/faults",
+        json={"method": "POST", "path": "/agents", "status": 503, "times": 2},
+    )
     with ThreadPoolExecutor(max_workers=4) as pool:
         responses = list(pool.map(lambda _: api("POST", "/agents", json=VALID_AGENT), range(10)))
     statuses = sorted(response.status_code for response in responses)
@@ -69,8 +77,11 @@ def test_a_fault_with_times_two_fails_exactly_two_of_many_concurrent_requests(ap
 
 
 def test_a_lost_response_and_a_retry_with_the_same_key_leave_exactly_one_agent(api):
-    api("POST", "/_test/faults", json={"method": "POST", "path": "/agents", "status": 504,
-                                       "after_commit": True})
+    api(
+        "POST",
+        "/_test/faults",
+        json={"method": "POST", "path": "/agents", "status": 504, "after_commit": True},
+    )
     key = {"Idempotency-Key": str(uuid.uuid4())}
     lost = api("POST", "/agents", json=VALID_AGENT, headers=key)
     assert lost.status_code == 504
@@ -84,8 +95,9 @@ def test_a_lost_response_and_a_retry_with_the_same_key_leave_exactly_one_agent(a
 def test_seeded_ids_hold_across_workers(api):
     def seeded_ids():
         api("POST", "/_test/reset", json={"seed": 2024})
-        return [api("POST", "/agents", json={"name": f"n{n}"}).json()["agent"]["id"]
-                for n in range(6)]
+        return [
+            api("POST", "/agents", json={"name": f"n{n}"}).json()["agent"]["id"] for n in range(6)
+        ]
 
     first = seeded_ids()
     assert seeded_ids() == first

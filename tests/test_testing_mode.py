@@ -138,14 +138,18 @@ def test_health_and_docs_do_not_look_at_the_namespace(in_namespace):
     assert in_namespace("bad name").get("/healthz").status_code == 200
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("true", True), ("TRUE", True),
-                                               ("0", False), ("false", False), ("", False)])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("1", True), ("true", True), ("TRUE", True), ("0", False), ("false", False), ("", False)],
+)
 def test_the_test_mode_setting_reads_one_and_true_as_on(raw, expected):
     assert load_settings({"AGENTS_TEST_MODE": raw})["TEST_MODE"] is expected
 
 
 def test_an_unreadable_test_mode_setting_stops_the_start():
-    with pytest.raises(ConfigError, match=r"AGENTS_TEST_MODE must be 1 or 0 \(or true or false\), not 'yes please'"):
+    with pytest.raises(
+        ConfigError, match=r"AGENTS_TEST_MODE must be 1 or 0 \(or true or false\), not 'yes please'"
+    ):
         load_settings({"AGENTS_TEST_MODE": "yes please"})
 
 
@@ -163,8 +167,14 @@ def test_a_version_1_database_gains_the_test_mode_tables_and_keeps_its_agents(tm
     client = make_app().test_client()
     agent = client.post("/agents", json=VALID_AGENT).get_json()["agent"]
     with closing(sqlite3.connect(path)) as connection, connection:
-        for table in ("frozen_clock", "id_sequence", "journal_entry", "fault", "snapshot",
-                      "fixture_file"):
+        for table in (
+            "frozen_clock",
+            "id_sequence",
+            "journal_entry",
+            "fault",
+            "snapshot",
+            "fixture_file",
+        ):
             connection.execute(f"DROP TABLE {table}")
         connection.execute("PRAGMA user_version = 1")
 
@@ -172,7 +182,9 @@ def test_a_version_1_database_gains_the_test_mode_tables_and_keeps_its_agents(tm
     assert upgraded.get(f"/agents/{agent['id']}").get_json() == {"agent": agent}
     assert upgraded.put("/_test/clock", json={"now": "2025-12-13T10:00:00.000Z"}).status_code == 200
     with closing(sqlite3.connect(path)) as connection, connection:
-        assert connection.execute("PRAGMA user_version").fetchone() == (migrations.latest_version(),)
+        assert connection.execute("PRAGMA user_version").fetchone() == (
+            migrations.latest_version(),
+        )
 
 
 def test_the_openapi_document_shows_the_test_routes_only_in_test_mode(client, double):
@@ -181,8 +193,11 @@ def test_the_openapi_document_shows_the_test_routes_only_in_test_mode(client, do
     assert "X-Agents-Namespace" not in json.dumps(plain)
 
     document = double.get("/openapi.json").get_json()
-    test_paths = {path: set(ops) - {"parameters", "servers"} for path, ops in document["paths"].items()
-                  if path.startswith("/_test")}
+    test_paths = {
+        path: set(ops) - {"parameters", "servers"}
+        for path, ops in document["paths"].items()
+        if path.startswith("/_test")
+    }
     assert test_paths == {
         "/_test/reset": {"post"},
         "/_test/fixtures": {"post"},
@@ -196,6 +211,7 @@ def test_the_openapi_document_shows_the_test_routes_only_in_test_mode(client, do
     fault = document["components"]["schemas"]["Fault"]
     assert fault["required"] == ["method", "path", "status"]
     assert fault["properties"]["status"] == {"type": "integer", "minimum": 400, "maximum": 599}
-    namespace_parameters = [p for p in document["paths"]["/agents"]["parameters"]
-                            if p["name"] == "X-Agents-Namespace"]
+    namespace_parameters = [
+        p for p in document["paths"]["/agents"]["parameters"] if p["name"] == "X-Agents-Namespace"
+    ]
     assert namespace_parameters[0]["schema"]["pattern"] == "^[A-Za-z0-9_.-]{1,64}$"

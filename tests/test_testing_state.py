@@ -87,13 +87,16 @@ def test_an_idempotent_replay_does_not_spend_a_seeded_id(double):
     assert [first["id"], create(double)["id"]] == seeded
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ({"seed": "42"}, "seed must be an integer."),
-    ({"seed": 1.5}, "seed must be an integer."),
-    ({"seed": True}, "seed must be an integer."),
-    ({"seed": 2**63}, f"seed must be between {-(2**63)} and {2**63 - 1}."),
-    ({"sead": 1}, "sead is not a known field."),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"seed": "42"}, "seed must be an integer."),
+        ({"seed": 1.5}, "seed must be an integer."),
+        ({"seed": True}, "seed must be an integer."),
+        ({"seed": 2**63}, f"seed must be between {-(2**63)} and {2**63 - 1}."),
+        ({"sead": 1}, "sead is not a known field."),
+    ],
+)
 def test_a_bad_reset_body_is_refused_and_changes_nothing(double, body, message):
     agent = create(double)
     response = double.post("/_test/reset", json=body)
@@ -135,10 +138,17 @@ def test_frozen_clocks_are_per_namespace(double, in_namespace):
     assert create(double)["created_at"] > "2020"
 
 
-@pytest.mark.parametrize("now", [
-    "2025-12-13T10:00:00Z", "2025-12-13 10:00:00.000Z", "2025-13-13T10:00:00.000Z",
-    "2025-12-13T10:00:00.000+01:00", "yesterday", "",
-])
+@pytest.mark.parametrize(
+    "now",
+    [
+        "2025-12-13T10:00:00Z",
+        "2025-12-13 10:00:00.000Z",
+        "2025-13-13T10:00:00.000Z",
+        "2025-12-13T10:00:00.000+01:00",
+        "yesterday",
+        "",
+    ],
+)
 def test_a_clock_in_another_format_is_refused(double, now):
     response = double.put("/_test/clock", json={"now": now})
     assert response.status_code == 400
@@ -170,7 +180,8 @@ def test_fixtures_are_loaded_as_given_and_served_like_any_agent(double):
     first = loaded[0]
     assert first["id"] == "00000000-0000-4000-8000-000000000001"
     assert (first["created_at"], first["updated_at"]) == (
-        "2024-01-01T09:00:00.000Z", "2024-02-01T09:00:00.000Z"
+        "2024-01-01T09:00:00.000Z",
+        "2024-02-01T09:00:00.000Z",
     )
     assert first["webhook_secret_set"] is True
     assert "webhook_secret" not in first
@@ -182,36 +193,66 @@ def test_fixtures_are_loaded_as_given_and_served_like_any_agent(double):
 
 def test_fixtures_with_one_bad_agent_load_none(double):
     agents = [{"name": f"Good {index}"} for index in range(5)]
-    agents[3] = {"name": " ", "max_duration_seconds": 0, "llm_config": {"provider": "x"},
-                 "id": "NOT-A-UUID"}
+    agents[3] = {
+        "name": " ",
+        "max_duration_seconds": 0,
+        "llm_config": {"provider": "x"},
+        "id": "NOT-A-UUID",
+    }
     response = double.post("/_test/fixtures", json={"agents": agents})
     assert response.status_code == 400
     body = response.get_json()
     assert body["code"] == "validation_error"
     assert list(body["fields"]) == [
-        "agents.3.id", "agents.3.name", "agents.3.max_duration_seconds",
-        "agents.3.llm_config.provider", "agents.3.llm_config.model",
+        "agents.3.id",
+        "agents.3.name",
+        "agents.3.max_duration_seconds",
+        "agents.3.llm_config.provider",
+        "agents.3.llm_config.model",
     ]
     assert body["fields"]["agents.3.name"] == ["agents.3.name must not be blank."]
     assert double.get("/agents").get_json()["agents"] == []
 
 
-@pytest.mark.parametrize(("agent", "field", "message"), [
-    ({"webhook_secret_set": True}, "agents.0.webhook_secret_set", "is read-only."),
-    ({"id": "00000000-0000-4000-8000-00000000000A"}, "agents.0.id",
-     "must be a lowercase UUID such as 2f1c0a4e-6f7b-4d8e-9a51-3c2b1d0e9f87."),
-    ({"created_at": "2024-01-01"}, "agents.0.created_at",
-     "must be a UTC timestamp with milliseconds, such as 2025-12-13T10:00:00.000Z."),
-    ({"updated_at": "2024-01-01T00:00:00.000Z"}, "agents.0.updated_at",
-     "needs created_at beside it."),
-    ({"created_at": "2024-02-01T00:00:00.000Z", "updated_at": "2024-01-01T00:00:00.000Z"},
-     "agents.0.updated_at", "must not be before created_at."),
-    ({"webhook_secret": "short"}, "agents.0.webhook_secret",
-     "must be between 8 and 256 characters long."),
-    ({"llm_config": {"provider": "xai_realtime", "model": "m"},
-      "tts_config": {"provider": "openai", "voice_id": "alloy", "language": "en"}},
-     "agents.0.tts_config", "must be null when llm_config.provider is xai_realtime"),
-])
+@pytest.mark.parametrize(
+    ("agent", "field", "message"),
+    [
+        ({"webhook_secret_set": True}, "agents.0.webhook_secret_set", "is read-only."),
+        (
+            {"id": "00000000-0000-4000-8000-00000000000A"},
+            "agents.0.id",
+            "must be a lowercase UUID such as 2f1c0a4e-6f7b-4d8e-9a51-3c2b1d0e9f87.",
+        ),
+        (
+            {"created_at": "2024-01-01"},
+            "agents.0.created_at",
+            "must be a UTC timestamp with milliseconds, such as 2025-12-13T10:00:00.000Z.",
+        ),
+        (
+            {"updated_at": "2024-01-01T00:00:00.000Z"},
+            "agents.0.updated_at",
+            "needs created_at beside it.",
+        ),
+        (
+            {"created_at": "2024-02-01T00:00:00.000Z", "updated_at": "2024-01-01T00:00:00.000Z"},
+            "agents.0.updated_at",
+            "must not be before created_at.",
+        ),
+        (
+            {"webhook_secret": "short"},
+            "agents.0.webhook_secret",
+            "must be between 8 and 256 characters long.",
+        ),
+        (
+            {
+                "llm_config": {"provider": "xai_realtime", "model": "m"},
+                "tts_config": {"provider": "openai", "voice_id": "alloy", "language": "en"},
+            },
+            "agents.0.tts_config",
+            "must be null when llm_config.provider is xai_realtime",
+        ),
+    ],
+)
 def test_every_rule_of_an_agent_applies_to_fixtures(double, agent, field, message):
     response = double.post("/_test/fixtures", json={"agents": [{"name": "N", **agent}]})
     assert response.status_code == 400
@@ -228,20 +269,26 @@ def test_fixture_ids_must_be_unique_in_the_body_and_free_in_the_namespace(double
     assert double.post("/_test/fixtures", json={"agents": [same]}).status_code == 201
     taken = double.post("/_test/fixtures", json={"agents": [{"name": "new"}, same]})
     assert taken.status_code == 400
-    assert taken.get_json()["fields"] == {"agents.1.id": [
-        "agents.1.id is already the id of a stored agent; reset the namespace or choose another id."
-    ]}
+    assert taken.get_json()["fields"] == {
+        "agents.1.id": [
+            "agents.1.id is already the id of a stored agent; reset the namespace or choose "
+            "another id."
+        ]
+    }
     assert len(double.get("/agents").get_json()["agents"]) == 1
     # Another namespace is another store: the same id is free there.
     assert in_namespace("other").post("/_test/fixtures", json={"agents": [same]}).status_code == 201
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ({}, "agents is required."),
-    ({"agents": {}}, "agents must be an array."),
-    ({"agents": ["x"]}, "agents.0 must be an object."),
-    ({"agents": [], "extra": 1}, "extra is not a known field."),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({}, "agents is required."),
+        ({"agents": {}}, "agents must be an array."),
+        ({"agents": ["x"]}, "agents.0 must be an object."),
+        ({"agents": [], "extra": 1}, "extra is not a known field."),
+    ],
+)
 def test_a_malformed_fixtures_body_is_refused(double, body, message):
     response = double.post("/_test/fixtures", json=body)
     assert response.status_code == 400
@@ -304,11 +351,17 @@ def test_restoring_an_unknown_snapshot_is_not_found_and_changes_nothing(double, 
     assert double.get(f"/agents/{agent['id']}").status_code == 200
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ({}, "name is required."),
-    ({"name": "has space"}, "name must be 1 to 64 letters, digits, underscores, dots or hyphens."),
-    ({"name": 5}, "name must be a string."),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({}, "name is required."),
+        (
+            {"name": "has space"},
+            "name must be 1 to 64 letters, digits, underscores, dots or hyphens.",
+        ),
+        ({"name": 5}, "name must be a string."),
+    ],
+)
 def test_a_bad_snapshot_name_is_refused(double, body, message):
     response = double.post("/_test/snapshots", json=body)
     assert response.status_code == 400
@@ -345,14 +398,21 @@ def test_a_fixtures_file_is_loaded_at_start_once_per_database_and_content(make_a
     assert len(changed.get("/agents").get_json()["agents"]) == 3
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ('{"agents": [{"name": "ok"}, {"name": ""}]}',
-     "is not a valid fixtures file. agents.1.name must be between 1 and 200 characters long."),
-    ("[]", "is not a valid fixtures file. must be an object."),
-    ("{not json", "is not a JSON object."),
-])
-def test_a_bad_fixtures_file_stops_the_start_and_loads_nothing(make_app, tmp_path, content,
-                                                              message):
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            '{"agents": [{"name": "ok"}, {"name": ""}]}',
+            "is not a valid fixtures file. agents.1.name must be between 1 and 200 characters "
+            "long.",
+        ),
+        ("[]", "is not a valid fixtures file. must be an object."),
+        ("{not json", "is not a JSON object."),
+    ],
+)
+def test_a_bad_fixtures_file_stops_the_start_and_loads_nothing(
+    make_app, tmp_path, content, message
+):
     fixtures = tmp_path / "fixtures.json"
     fixtures.write_text(content)
     with pytest.raises(ConfigError) as refused:

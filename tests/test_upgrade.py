@@ -38,10 +38,14 @@ def test_a_release_1_database_is_served_intact_by_this_release(release_1_copy):
             assert response.json() == {"agent": entry["agent"]}
             assert response.headers["ETag"] == entry["etag"]
 
-        full = next(entry for entry in expected if entry["agent"]["name"] == "Customer Support Agent")
+        full = next(
+            entry for entry in expected if entry["agent"]["name"] == "Customer Support Agent"
+        )
         patched = requests.patch(
-            f"{server.url}/agents/{full['agent']['id']}", json={"first_message": "Hoi!"},
-            headers={"If-Match": full["etag"]}, timeout=10,
+            f"{server.url}/agents/{full['agent']['id']}",
+            json={"first_message": "Hoi!"},
+            headers={"If-Match": full["etag"]},
+            timeout=10,
         )
         assert patched.status_code == 200, patched.text
         agent = patched.json()["agent"]
@@ -49,7 +53,9 @@ def test_a_release_1_database_is_served_intact_by_this_release(release_1_copy):
         assert agent["webhook_secret_set"] is True
 
     with sqlite3.connect(release_1_copy) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone() == (migrations.latest_version(),)
+        assert connection.execute("PRAGMA user_version").fetchone() == (
+            migrations.latest_version(),
+        )
         for table in ("agent", "idempotency_record"):
             etags = [etag for (etag,) in connection.execute(f"SELECT etag FROM {table}")]
             assert etags and not any('"' in etag for etag in etags)

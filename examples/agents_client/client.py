@@ -27,8 +27,16 @@ class AgentsApiError(Exception):
 class AgentsClient:
     """Create, read, change and delete agents at `base_url` (e.g. https://host/api/v1)."""
 
-    def __init__(self, base_url, api_key=None, headers=None, retries=3, backoff=0.05,
-                 timeout=10, sleep=time.sleep):
+    def __init__(
+        self,
+        base_url,
+        api_key=None,
+        headers=None,
+        retries=3,
+        backoff=0.05,
+        timeout=10,
+        sleep=time.sleep,
+    ):
         self.base_url = base_url.rstrip("/")
         self.retries = retries
         self.backoff = backoff

@@ -1,11 +1,11 @@
 """The client's tests, run against the Agents API test double from the `agents_api` fixture.
 
 Run in-process:                 pytest examples/agents_client
-Against a server you started:   AGENTS_API_URL=http://127.0.0.1:8000 pytest -n 2 examples/agents_client
+Against a server you started:
+    AGENTS_API_URL=http://127.0.0.1:8000 pytest -n 2 examples/agents_client
 """
 
 import pytest
-
 from client import AgentsApiError, AgentsClient
 
 SUPPORT = {
@@ -79,8 +79,9 @@ def test_the_client_gives_up_after_its_retries(client, agents_api):
     assert len(agents_api.requests("GET")) == 4
 
 
-def test_a_validation_error_is_raised_with_the_services_messages_and_not_retried(client,
-                                                                                  agents_api):
+def test_a_validation_error_is_raised_with_the_services_messages_and_not_retried(
+    client, agents_api
+):
     with pytest.raises(AgentsApiError) as refused:
         client.create_agent(name="", max_duration_seconds=0)
     assert refused.value.code == "validation_error"
@@ -99,7 +100,8 @@ def test_an_update_is_stamped_by_the_frozen_clock(client, agents_api):
     updated = client.update_agent(agent["id"], first_message="Hello!")
 
     assert (updated["created_at"], updated["updated_at"]) == (
-        "2025-12-13T10:00:00.000Z", "2025-12-13T10:05:00.000Z"
+        "2025-12-13T10:00:00.000Z",
+        "2025-12-13T10:05:00.000Z",
     )
 
 

@@ -37,7 +37,9 @@ def service_command():
     configured = os.environ.get(COMMAND_VARIABLE)
     if configured:
         return configured.split()
-    found = shutil.which("agents-api") or shutil.which("agents-api", path=Path(sys.executable).parent)
+    found = shutil.which("agents-api") or shutil.which(
+        "agents-api", path=Path(sys.executable).parent
+    )
     if found is None:
         raise ServiceNotStarted(
             "agents-api is not on PATH; install the service (pipx install agents-api) or set "
@@ -80,8 +82,12 @@ def start_server(folder):
     with open(log_path, "ab") as log:
         try:
             process = subprocess.Popen(
-                command, env=environment, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                command,
+                env=environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         except OSError as error:
             raise ServiceNotStarted(f"Cannot run {command[0]}: {error.strerror}.") from None
