@@ -18,12 +18,15 @@ from marshmallow import ValidationError
 
 import maintenance
 import migrations
-from config import ConfigError, check_bind, exposure_refusal, load_settings
+from config import PATH_SETTINGS, ConfigError, check_bind, exposure_refusal, load_settings
 from models import AgentIdsTaken, Store
 from schemas import EXPORT_FILE, load_export
 from sentences import all_sentences, error_sentences
 from storage import DatabaseUnavailable, open_engine
 from strict_json import strict_json_loads
+
+# Where the service's modules are: in a checkout, or in site-packages once installed.
+SERVICE_FOLDER = os.path.dirname(os.path.abspath(__file__))
 
 
 class Service:
@@ -114,14 +117,23 @@ def serve_command(bind, workers, threads, allow_unauthenticated, test_mode):
     )
     if refusal:
         raise click.UsageError(refusal)
+    # The database is created or migrated here, so that a path that cannot be used is said in
+    # one line before anything starts.
+    with _on(Store(open_engine(settings["DATABASE_URL"]))):
+        pass
+    for name in PATH_SETTINGS:
+        environment[f"AGENTS_{name}"] = settings[name]
+    # gunicorn imports the app from the folder it starts in, so it starts in the service's own:
+    # a caller's folder may hold an app.py of its own. (-P keeps that folder off the path too.)
+    command = [sys.executable, "-P", "-m", "gunicorn", "--config", "python:serving"]
     # The socket is bound here, so that an address in use is said in one line; gunicorn's
     # master then prepares the database (serving.on_starting) and says so if it cannot.
-    command = [sys.executable, "-m", "gunicorn", "--config", "python:serving"]
     listener = _listen(settings["BIND"])
     if listener is not None:
         command += ["--bind", f"fd://{listener.fileno()}"]
     command.append("app:create_app()")
     # gunicorn takes this process's place, so a supervisor's signals reach its master directly.
+    os.chdir(SERVICE_FOLDER)
     os.execve(sys.executable, command, environment)
 
 

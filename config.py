@@ -8,7 +8,7 @@ import ipaddress
 import os
 import re
 
-from storage import check_url
+from storage import absolute_url
 
 ENV_PREFIX = "AGENTS_"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -39,6 +39,11 @@ def text(raw):
     return raw
 
 
+def file_path(raw):
+    """A path, made absolute against the working directory the setting was read in."""
+    return os.path.abspath(raw) if raw.strip() else ""
+
+
 # name: (default, parser). The README quotes this table.
 SETTINGS = {
     "DATABASE_URL": ("sqlite:///data/agents.db", text),
@@ -48,7 +53,7 @@ SETTINGS = {
     # The /_test routes, namespaces, journal and faults for other services' test suites.
     "TEST_MODE": (False, boolean),
     # A fixtures file ({"agents": [...]}) loaded into the default namespace; test mode only.
-    "FIXTURES": ("", text),
+    "FIXTURES": ("", file_path),
     "BIND": ("127.0.0.1:8000", text),
     "ALLOW_UNAUTHENTICATED": (False, boolean),
     # 0 sizes the pool from the cores: two workers per core, at most 8.
@@ -56,6 +61,11 @@ SETTINGS = {
     "THREADS": (2, whole_number),
     "LOG_LEVEL": ("info", text),
 }
+
+
+# Settings that name files: `serve` passes them on made absolute, since gunicorn starts in the
+# service's own folder rather than the caller's.
+PATH_SETTINGS = ("DATABASE_URL", "FIXTURES")
 
 
 def load_settings(environ=None, overrides=None):
@@ -89,7 +99,7 @@ def _checked(settings):
     if isinstance(settings["API_KEYS"], str):
         settings["API_KEYS"] = parse_api_keys(settings["API_KEYS"])
     try:
-        check_url(settings["DATABASE_URL"])
+        settings["DATABASE_URL"] = absolute_url(settings["DATABASE_URL"])
     except ValueError as error:
         raise ConfigError(
             f"{ENV_PREFIX}DATABASE_URL {error}, not {settings['DATABASE_URL']!r}."

@@ -22,6 +22,7 @@ from strict_fields import (
     Object,
     QueryBoolean,
     QueryInteger,
+    QuerySchema,
     StrictSchema,
     Text,
     between,
@@ -286,7 +287,7 @@ class AgentSchema(StrictSchema):
     """An agent: what clients send (load) and what every response shows (dump)."""
 
     id = fields.UUID(dump_only=True)
-    name = Text(required=True, validate=[length(1, 200), not_blank])
+    name = Text(required=True, validate=[length(maximum=200), not_blank])
     business_name = _optional_text(200)
     notification_email = Text(allow_none=True, load_default=None, validate=email_address)
     first_message = _optional_text(2000)
@@ -342,9 +343,9 @@ class AgentSchema(StrictSchema):
 
 def load_patched(current, patch):
     """Apply a merge patch to an agent's fields and validate the result as a whole."""
-    errors = _nulled_unknown_fields(patch, AGENT)
+    errors = _refused_nulls(patch, AGENT)
     try:
-        fields_ = AGENT.load(merge_patch(current, patch))
+        fields_ = AGENT.load(merge_patch(current, _without_refused_nulls(patch, AGENT)))
     except ValidationError as error:
         errors = merge_errors(errors, error.messages)
     if errors:
@@ -352,19 +353,43 @@ def load_patched(current, patch):
     return fields_
 
 
-def _nulled_unknown_fields(patch, schema):
-    """A null removes a member, so the merged whole never shows a null sent for a bad name."""
+def _refused_nulls(patch, schema):
+    """The errors of nulls a patch may not send: for an unknown, read-only or required member.
+
+    A null removes a member, so the merged whole would never show them; they are named as a
+    POST names them ("must not be null." for a required one), not as the gap they would leave.
+    """
     errors = {}
-    known = {field.data_key or name: field for name, field in schema.fields.items()}
+    known = _known_fields(schema)
     for key, value in patch.items():
         field = known.get(key)
         if value is None and (field is None or field.dump_only):
             errors[key] = ["is read-only." if field is not None else UNKNOWN_FIELD]
+        elif value is None and field.required:
+            errors[key] = [field.error_messages["null"]]
         elif isinstance(value, dict) and isinstance(field, fields.Nested):
-            nested = _nulled_unknown_fields(value, field.schema)
+            nested = _refused_nulls(value, field.schema)
             if nested:
                 errors[key] = nested
     return errors
+
+
+def _without_refused_nulls(patch, schema):
+    """The patch without the nulls `_refused_nulls` reports, which must not remove anything."""
+    known = _known_fields(schema)
+    kept = {}
+    for key, value in patch.items():
+        field = known.get(key)
+        if value is None and (field is None or field.dump_only or field.required):
+            continue
+        if isinstance(value, dict) and isinstance(field, fields.Nested):
+            value = _without_refused_nulls(value, field.schema)
+        kept[key] = value
+    return kept
+
+
+def _known_fields(schema):
+    return {field.data_key or name: field for name, field in schema.fields.items()}
 
 
 class StoredAgentSchema(AgentSchema):
@@ -457,7 +482,7 @@ def load_export(document, allow_missing_secrets=False):
     return agents
 
 
-class ListQuerySchema(StrictSchema):
+class ListQuerySchema(QuerySchema):
     """The query string of GET /agents."""
 
     limit = QueryInteger(validate=between(1, 1000))

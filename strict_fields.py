@@ -37,6 +37,12 @@ class StrictSchema(Schema):
         error.schema = self
 
 
+class QuerySchema(StrictSchema):
+    """The parameters of a query string: a misspelt one is named as a parameter, not a field."""
+
+    error_messages = {**StrictSchema.error_messages, "unknown": "is not a known query parameter."}
+
+
 class Text(Sentences, fields.String):
     default_error_messages = {
         "invalid": "must be a string.",
@@ -141,7 +147,7 @@ def email_address(value):
     try:
         validate_email(value, check_deliverability=False)
     except EmailNotValidError as error:
-        raise ValidationError(f"must be a valid e-mail address ({_sentence(str(error))})") from None
+        raise ValidationError(f"must be a valid e-mail address ({_clause(str(error))}).") from None
 
 
 http_url = validate.URL(
@@ -208,5 +214,7 @@ def json_schema(value):
         raise ValidationError(f"must be a valid JSON Schema ({error.message[:200]}{at}).")
 
 
-def _sentence(text):
-    return text.rstrip(".") + "."
+def _clause(text):
+    """The library's sentences as one clause, to sit inside a sentence of ours."""
+    sentences = [part.strip().rstrip(".") for part in text.split(". ")]
+    return "; ".join(part[:1].lower() + part[1:] for part in sentences if part)

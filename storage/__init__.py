@@ -22,15 +22,16 @@ class WriteNotFlushed(DatabaseUnavailable):
     """A committed write the disk did not confirm: others can read it, a power cut may lose it."""
 
 
-def check_url(database_url):
-    """Raise ValueError, saying what it should look like, unless an engine speaks this URL."""
-    from storage.sqlite import sqlite_path
+def absolute_url(database_url):
+    """The URL with any file path in it made absolute; ValueError, saying what the URL should
+    look like, unless an engine speaks it."""
+    from storage.sqlite import URL_SCHEME, sqlite_path
 
-    sqlite_path(database_url)
+    return URL_SCHEME + sqlite_path(database_url)
 
 
 def open_engine(database_url, durable=True):
-    """The engine for a URL `check_url` accepts; nothing is opened or created yet.
+    """The engine for a URL `absolute_url` accepts; nothing is opened or created yet.
 
     Without `durable` an engine may skip what only power-cut safety needs (a test double's).
     """

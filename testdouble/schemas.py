@@ -13,6 +13,7 @@ from strict_fields import (
     TIMESTAMP_PATTERN,
     Bool,
     Integer,
+    QuerySchema,
     StrictSchema,
     Text,
     between,
@@ -133,7 +134,7 @@ class FaultSchema(StrictSchema):
         return data
 
 
-class JournalQuerySchema(StrictSchema):
+class JournalQuerySchema(QuerySchema):
     """The filters of GET /_test/requests."""
 
     method = Text(validate=one_of(METHODS))

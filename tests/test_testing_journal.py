@@ -139,7 +139,7 @@ def test_journal_filters_by_method_and_by_path_with_an_id_placeholder(double):
             {"path": "/agents?x=1"},
             "path must be a path such as /agents or /agents/{id}, without a query string.",
         ),
-        ({"status": "200"}, "status is not a known field."),
+        ({"status": "200"}, "status is not a known query parameter."),
     ],
 )
 def test_a_bad_journal_filter_is_refused(double, query, message):

@@ -403,8 +403,7 @@ def test_a_fixtures_file_is_loaded_at_start_once_per_database_and_content(make_a
     [
         (
             '{"agents": [{"name": "ok"}, {"name": ""}]}',
-            "is not a valid fixtures file. agents.1.name must be between 1 and 200 characters "
-            "long.",
+            "is not a valid fixtures file. agents.1.name must not be blank.",
         ),
         ("[]", "is not a valid fixtures file. must be an object."),
         ("{not json", "is not a JSON object."),
