@@ -2,7 +2,6 @@
 
 from flask import Flask, request
 
-import models
 import testdouble
 from auth import require_api_key
 from commands import COMMANDS
@@ -11,6 +10,7 @@ from errors import register_error_handlers
 from logs import RequestLog
 from routes import agents, docs, health
 from storage import open_engine
+from store import Store, reset_current_store
 
 # Liveness, readiness and the documentation never need the request's connection: /readyz
 # opens its own, so that it can answer 503 when the database cannot be opened.
@@ -34,7 +34,7 @@ def create_app(test_config=None):
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
-    store = models.Store(open_engine(settings["DATABASE_URL"], durable=not settings["TEST_MODE"]))
+    store = Store(open_engine(settings["DATABASE_URL"], durable=not settings["TEST_MODE"]))
     app.extensions["store"] = store
     app.wsgi_app = RequestLog(app.wsgi_app)
     app.before_request(_using(store))
@@ -66,4 +66,4 @@ def _using(store):
 def _done_with_store(error=None):
     token = request.environ.pop("agents.store_token", None)
     if token is not None:
-        models.reset_current_store(token)
+        reset_current_store(token)

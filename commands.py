@@ -19,10 +19,11 @@ from marshmallow import ValidationError
 import maintenance
 import migrations
 from config import PATH_SETTINGS, ConfigError, check_bind, exposure_refusal, load_settings
-from models import AgentIdsTaken, Store
+from models import AgentIdsTaken
 from schemas import EXPORT_FILE, load_export
 from sentences import all_sentences, error_sentences
 from storage import DatabaseUnavailable, open_engine
+from store import Store
 from strict_json import strict_json_loads
 
 # Where the service's modules are: in a checkout, or in site-packages once installed.

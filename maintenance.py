@@ -6,8 +6,9 @@
 import json
 
 import migrations
-from models import Agent, delete_namespace_agents, insert_agents, utc_timestamp, write_transaction
+from models import Agent, delete_namespace_agents, insert_agents
 from schemas import EXPORT_FORMAT
+from store import utc_timestamp, write_transaction
 
 EXPORT_VERSION = 1
 

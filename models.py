@@ -4,23 +4,18 @@ Each agent row keeps the response-ready JSON of the agent (`document`) beside th
 that are queried, so reads and lists hand stored text straight to the client. Everything is
 scoped by namespace (test mode's; outside it every agent is in the default one).
 
-The models work on the current Store: the one the request's app, or a command, activated.
+The models work on the current store (store.py): the one the request's app, or a command,
+activated.
 """
 
 import hashlib
 import json
-import threading
 import time
-import uuid
-from contextlib import contextmanager
-from contextvars import ContextVar
-from datetime import UTC, datetime
 from typing import NamedTuple
 
 from peewee import (
     BooleanField,
     CompositeKey,
-    DatabaseProxy,
     FloatField,
     IntegerField,
     Model,
@@ -28,8 +23,7 @@ from peewee import (
     chunked,
 )
 
-import migrations
-from storage import DatabaseUnavailable
+from store import current_store, db, write_transaction
 
 DEFAULT_NAMESPACE = "default"
 IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
@@ -57,99 +51,6 @@ class AgentIdsTaken(Exception):
     def __init__(self, indexes):
         super().__init__(indexes)
         self.indexes = indexes
-
-
-def utc_timestamp():
-    """Now as ISO 8601 UTC with milliseconds, the form every timestamp is stored and sent in."""
-    now = datetime.now(UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
-
-
-def random_id():
-    """A new agent id: a random lowercase UUIDv4."""
-    return str(uuid.uuid4())
-
-
-class Store:
-    """One database engine, and the clock and ids that stamp what is written to it.
-
-    Test mode replaces `now(namespace)` and `new_id(namespace)` with a namespace's frozen clock
-    and seeded ids, and adds to `on_prepare` what must happen once the tables exist.
-    """
-
-    def __init__(self, engine):
-        self.engine = engine
-        self.now = lambda namespace: utc_timestamp()
-        self.new_id = lambda namespace: random_id()
-        self.on_prepare = []
-        self._prepared = False
-        self._preparing = threading.Lock()
-
-    def prepare(self):
-        """Create or migrate the database, then run `on_prepare`; once per process."""
-        if self._prepared:  # every request asks; only the first one waits
-            return
-        with self._preparing:
-            if self._prepared:
-                return
-            self.engine.prepare(migrations.migrate)
-            with self.activated(), self.engine.database.connection_context():
-                for step in self.on_prepare:
-                    step()
-            self._prepared = True
-
-    def is_ready(self):
-        """Whether the database is prepared and can be opened, read and written now."""
-        try:
-            self.prepare()
-        except DatabaseUnavailable:
-            return False
-        return self.engine.is_ready(migrations.latest_version())
-
-    def activate(self):
-        """Make this the current store of the calling context; returns the token to reset it."""
-        return _current_store.set(self)
-
-    @contextmanager
-    def activated(self):
-        """This store is the current one inside the block."""
-        token = self.activate()
-        try:
-            yield self
-        finally:
-            _current_store.reset(token)
-
-
-_current_store = ContextVar("store")
-
-
-def current_store():
-    """The store the models are working on now."""
-    return _current_store.get()
-
-
-def reset_current_store(token):
-    """Undo the `Store.activate` that returned `token`."""
-    _current_store.reset(token)
-
-
-class _CurrentDatabase(DatabaseProxy):
-    """The database of the current store, so that two apps in one process keep to their own."""
-
-    def initialize(self, obj):
-        pass
-
-    @property
-    def obj(self):
-        return _current_store.get().engine.database
-
-
-db = _CurrentDatabase()
-
-
-def write_transaction():
-    """The current engine's write transaction: it holds the write lock, durable when left."""
-    return _current_store.get().engine.write_transaction()
 
 
 class BaseModel(Model):

@@ -9,6 +9,7 @@ import requests
 import models
 from schemas import AGENT
 from storage.sqlite import SqliteEngine
+from store import Store
 
 # Business, domain, language, and the departments its agents transfer callers to: each
 # business's agents share a tool, as they do in production.
@@ -132,7 +133,7 @@ def seed_into_sqlite(database_path, count, templates=50):
     Each stored row is exactly what a POST stores; only the validation is done once per template
     rather than once per agent, so a hundred thousand agents take seconds, not minutes.
     """
-    store = models.Store(SqliteEngine(str(database_path)))
+    store = Store(SqliteEngine(str(database_path)))
     store.prepare()
     loaded = [AGENT.load(agent_body(index)) for index in range(templates)]
     ids = []

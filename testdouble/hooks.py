@@ -13,9 +13,10 @@ from werkzeug.exceptions import HTTPException
 from auth import is_api_path, is_test_path
 from config import ConfigError
 from errors import ApiError, error_response
-from models import DEFAULT_NAMESPACE, AgentIdsTaken, utc_timestamp
+from models import DEFAULT_NAMESPACE, AgentIdsTaken
 from routes.jsonio import parse_json
 from sentences import validation_message
+from store import utc_timestamp
 from testdouble import state
 from testdouble.schemas import (
     NAMESPACE_HEADER,

@@ -17,10 +17,8 @@ from models import (
     delete_namespace_agents,
     insert_agents,
     insert_rows,
-    random_id,
-    utc_timestamp,
-    write_transaction,
 )
+from store import random_id, utc_timestamp, write_transaction
 
 
 class SnapshotNotFound(LookupError):

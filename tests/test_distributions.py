@@ -65,15 +65,19 @@ def run(command, **kwargs):
     return result
 
 
-def untracked_and_ignored():
-    listed = run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all"], cwd=ROOT)
-    return {line for line in listed.stdout.splitlines() if "__pycache__" not in line}
+def build_leftovers():
+    """What a build backend may leave behind in a source tree."""
+    found = set()
+    for source in (ROOT, ROOT / "plugin", ROOT / "plugin" / "src"):
+        found |= {path for name in ("build", "dist") if (path := source / name).exists()}
+        found |= set(source.glob("*.egg-info"))
+    return found
 
 
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory):
     folder = tmp_path_factory.mktemp("wheels")
-    before = untracked_and_ignored()
+    before = build_leftovers()
     for source in (ROOT, ROOT / "plugin"):
         run(
             [
@@ -89,7 +93,7 @@ def wheels(tmp_path_factory):
                 str(source),
             ]
         )
-    assert untracked_and_ignored() == before, "building left files in the checkout"
+    assert build_leftovers() == before, "building left files in the checkout"
     return sorted(folder.glob("*.whl"))
 
 

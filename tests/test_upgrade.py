@@ -15,6 +15,7 @@ import migrations
 import models
 from app import create_app
 from storage.sqlite import SqliteEngine
+from store import Store
 from testdouble import state
 from tests.live_server import LiveServer
 from tests.test_cli import RELEASE_1_AGENTS, RELEASE_1_FILE, invoke
@@ -84,7 +85,7 @@ def test_a_later_migration_upgrades_a_release_1_file_once_and_in_order(release_1
 def test_the_migrations_build_exactly_the_tables_the_models_describe(tmp_path):
     migrated = SqliteEngine(str(tmp_path / "migrated.db"))
     migrated.prepare(migrations.migrate)
-    modelled = models.Store(SqliteEngine(str(tmp_path / "modelled.db")))
+    modelled = Store(SqliteEngine(str(tmp_path / "modelled.db")))
     with modelled.activated(), models.db.connection_context():
         models.db.create_tables((*models.TABLES, *state.TABLES))
 
