@@ -36,13 +36,23 @@ timeout = 30
 # On TERM, requests in flight get this long to finish before their worker is killed.
 graceful_timeout = 20
 keepalive = 5
+# Clients that send slowly, send nothing or read slowly wait on each worker's poller, not on its
+# few threads: this worker hands a thread only a whole request (head, and a body up to
+# AGENTS_MAX_BODY_BYTES) and writes what a client does not take at once from the poller. With
+# gthread, 100 connections dripping one byte a second and 100 silent ones left 0% of /healthz
+# probes answered within 1 s; with this worker 100% (bench/slow_clients.py).
+worker_class = "worker.BufferedThreadWorker"
+# That worker writes answers through its own buffer, which sendfile would go around.
+sendfile = False
 loglevel = _settings["LOG_LEVEL"]
 # The app writes one JSON access line per request itself (logs.py).
 accesslog = None
 # Runtime control is by signals to the master; no socket in the home directory.
 control_socket_disable = True
-# gunicorn answers an over-long request line with an HTML 414 of its own; let the app answer
-# instead, in the contract's error shape (query parameters have their own length limits).
+# No line limit of gunicorn's own, so that the app answers long query strings in the contract's
+# error shape (query parameters have their own length limits). The worker bounds the whole head
+# at 64 KiB instead (414 or 431, in the error shape too): unbounded, gunicorn's parser copies the
+# line on every read, and one 16 MB line kept a thread and a core busy for 39 s.
 limit_request_line = 0
 
 
