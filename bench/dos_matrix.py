@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import agents, load, processes  # noqa: E402  pylint: disable=wrong-import-position
+from bench import agents, load, processes  # noqa: E402
 
 VENV = ROOT / ".venv" / "bin"
 BUFFERED = "--worker-class worker.BufferedThreadWorker --no-sendfile"
@@ -109,8 +109,11 @@ class Server:
         }
         self.log = open(work / f"{name}-{port}.log", "ab")
         self.process = subprocess.Popen(
-            [str(VENV / "agents-api"), "serve"], cwd=ROOT, env=env,
-            stdout=self.log, stderr=subprocess.STDOUT,
+            [str(VENV / "agents-api"), "serve"],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         _wait_healthy(f"http://127.0.0.1:{upstream}")
         if candidate.get("nginx"):
@@ -119,7 +122,8 @@ class Server:
             conf = folder / "nginx.conf"
             conf.write_text(NGINX_CONF.format(dir=folder, port=port, upstream=upstream))
             self.nginx = subprocess.Popen(
-                ["nginx", "-c", str(conf), "-g", "daemon off;"], stdout=self.log,
+                ["nginx", "-c", str(conf), "-g", "daemon off;"],
+                stdout=self.log,
                 stderr=subprocess.STDOUT,
             )
             _wait_healthy(self.url)
@@ -163,12 +167,21 @@ def _wait_healthy(url, seconds=20):
 
 
 def attack(server, options, duration, agent_id):
-    arguments = [str(VENV / "python"), str(ROOT / "bench" / "slow_clients.py"),
-                 "--url", server.url, "--duration", str(duration), "--agent-id", agent_id]
+    arguments = [
+        str(VENV / "python"),
+        str(ROOT / "bench" / "slow_clients.py"),
+        "--url",
+        server.url,
+        "--duration",
+        str(duration),
+        "--agent-id",
+        agent_id,
+    ]
     for name, value in options.items():
         arguments += [f"--{name.replace('_', '-')}", str(value)]
-    finished = subprocess.run(arguments, capture_output=True, text=True, check=True,
-                              timeout=duration + 60)
+    finished = subprocess.run(
+        arguments, capture_output=True, text=True, check=True, timeout=duration + 60
+    )
     return json.loads(finished.stdout)
 
 
@@ -176,27 +189,29 @@ def throughput(candidate, seed_db, work, files, port, rounds, seconds):
     """wrk GET one and POST against the candidate and the current settings, in turn."""
     servers = {
         "candidate": Server("tp-candidate", candidate, port, seed_db, work, workers=2),
-        "current": Server("tp-current", CANDIDATES["current"], port + 1, seed_db, work,
-                          workers=2),
+        "current": Server("tp-current", CANDIDATES["current"], port + 1, seed_db, work, workers=2),
     }
     figures = {}
     try:
         for script, arguments in (("get_one", [files["ids"]]), ("post", [files["posts"]])):
             runs = {name: [] for name in servers}
-            for name, server in servers.items():
+            for server in servers.values():
                 load.warm_up(server, script, arguments, 1, 32)
             for _ in range(rounds):
                 for name, server in servers.items():
                     runs[name].append(load.drive(server, script, arguments, seconds, 32))
             best = {name: load.combine(found) for name, found in runs.items()}
             # Server CPU per request moves least with the noise of the machine (bench/README.md).
-            cpu = {name: statistics.median(run.cpu_us_per_request for run in found)
-                   for name, found in runs.items()}
+            cpu = {
+                name: statistics.median(run.cpu_us_per_request for run in found)
+                for name, found in runs.items()
+            }
             figures[script] = {
                 "candidate_rps": round(best["candidate"].requests_per_second),
                 "current_rps": round(best["current"].requests_per_second),
-                "ratio": round(best["candidate"].requests_per_second
-                               / best["current"].requests_per_second, 2),
+                "ratio": round(
+                    best["candidate"].requests_per_second / best["current"].requests_per_second, 2
+                ),
                 "candidate_cpu_us": round(cpu["candidate"]),
                 "current_cpu_us": round(cpu["current"]),
                 "cpu_ratio": round(cpu["candidate"] / cpu["current"], 2),
@@ -212,7 +227,7 @@ def throughput(candidate, seed_db, work, files, port, rounds, seconds):
 
 def correctness(url, agent_id):
     """Concurrent writes: every POST stored once, one winner per If-Match, one idempotent create."""
-    import requests  # pylint: disable=import-outside-toplevel
+    import requests
 
     session_local = threading.local()
 
@@ -235,15 +250,24 @@ def correctness(url, agent_id):
     etag = session().get(f"{url}/agents/{agent_id}", timeout=10).headers["ETag"]
 
     def patch(index):
-        return session().patch(
-            f"{url}/agents/{agent_id}", json={"name": f"Contender {index}"},
-            headers={"If-Match": etag, "Content-Type": "application/merge-patch+json"},
-            timeout=30,
-        ).status_code
+        return (
+            session()
+            .patch(
+                f"{url}/agents/{agent_id}",
+                json={"name": f"Contender {index}"},
+                headers={"If-Match": etag, "Content-Type": "application/merge-patch+json"},
+                timeout=30,
+            )
+            .status_code
+        )
 
     def idempotent(_):
-        answer = session().post(f"{url}/agents", json=agents.agent_body(9999),
-                                headers={"Idempotency-Key": "dos-matrix-once"}, timeout=30)
+        answer = session().post(
+            f"{url}/agents",
+            json=agents.agent_body(9999),
+            headers={"Idempotency-Key": "dos-matrix-once"},
+            timeout=30,
+        )
         return answer.status_code, answer.headers.get("Idempotent-Replayed")
 
     with ThreadPoolExecutor(32) as pool:
@@ -257,8 +281,10 @@ def correctness(url, agent_id):
         "if_match_412": patches.count(412),
         "idempotent_created": sum(1 for status, replayed in once if status == 201 and not replayed),
         "idempotent_replayed": sum(1 for _, replayed in once if replayed == "true"),
-        "other_statuses": sorted({status for status in patches if status not in (200, 412)}
-                                 | {status for status, _ in once if status != 201}),
+        "other_statuses": sorted(
+            {status for status in patches if status not in (200, 412)}
+            | {status for status, _ in once if status != 201}
+        ),
     }
 
 
@@ -295,15 +321,20 @@ def main():
                 report = attack(server, ATTACKS[attack_name], duration, ids[0])
             finally:
                 server.stop()
-            found[attack_name] = {"probe": {k: v for k, v in report["probe"].items()
-                                            if k != "by_path"},
-                                  "by_path": {
-                                      path: {k: block[k] for k in ("success_pct", "p99_ms")}
-                                      for path, block in report["probe"]["by_path"].items()},
-                                  "attack": report["attack"]}
+            found[attack_name] = {
+                "probe": {k: v for k, v in report["probe"].items() if k != "by_path"},
+                "by_path": {
+                    path: {k: block[k] for k in ("success_pct", "p99_ms")}
+                    for path, block in report["probe"]["by_path"].items()
+                },
+                "attack": report["attack"],
+            }
             probe = report["probe"]
-            print(f"{name:22} {attack_name:10} ok {probe['success_pct']}% "
-                  f"p50 {probe['p50_ms']} p99 {probe['p99_ms']} ms {probe['outcomes']}", flush=True)
+            print(
+                f"{name:22} {attack_name:10} ok {probe['success_pct']}% "
+                f"p50 {probe['p50_ms']} p99 {probe['p99_ms']} ms {probe['outcomes']}",
+                flush=True,
+            )
             options.out.write_text(json.dumps(results, indent=1))
         if not (options.skip_correctness or options.throughput_only):
             server = Server(name, candidate, options.port, options.seed_db, work)
@@ -313,9 +344,15 @@ def main():
                 server.stop()
             print(f"{name:22} correctness {found['correctness']}", flush=True)
         if not options.skip_throughput:
-            found["throughput"] = throughput(candidate, options.seed_db, work, files,
-                                             options.port + 10, options.rounds,
-                                             options.round_seconds)
+            found["throughput"] = throughput(
+                candidate,
+                options.seed_db,
+                work,
+                files,
+                options.port + 10,
+                options.rounds,
+                options.round_seconds,
+            )
             print(f"{name:22} throughput {found['throughput']}", flush=True)
         options.out.write_text(json.dumps(results, indent=1))
     return 0

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import agents, load  # noqa: E402  pylint: disable=wrong-import-position
+from bench import agents, load  # noqa: E402
 
 
 def main():
@@ -28,14 +28,16 @@ def main():
     parser.add_argument("--flood", type=int, default=16)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--flood-path", default="/readyz",
-                        help="what the flood asks for; /healthz sets the lock's cost apart")
+    parser.add_argument(
+        "--flood-path",
+        default="/readyz",
+        help="what the flood asks for; /healthz sets the lock's cost apart",
+    )
     options = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="readyz-flood-"))
     posts = agents.write_bodies(folder / "posts.txt", map(agents.agent_body, range(200)))
 
     def post():
-        # pylint: disable-next=protected-access
         return load._wrk(options.url, "post", [posts], options.seconds, options.writers)
 
     rounds = {"alone": [], "flooded": []}
@@ -45,8 +47,11 @@ def main():
         flood = {}
 
         def flood_once(into=flood):
-            into.update(load._wrk(  # pylint: disable=protected-access
-                options.url, "readyz", [options.flood_path], options.seconds + 1, options.flood))
+            into.update(
+                load._wrk(
+                    options.url, "readyz", [options.flood_path], options.seconds + 1, options.flood
+                )
+            )
 
         flooder = threading.Thread(target=flood_once)
         flooder.start()
@@ -58,7 +63,8 @@ def main():
         run = max(runs, key=lambda r: r["requests"] / r["duration_us"])
         return {
             "posts_per_s": round(run["requests"] / (run["duration_us"] / 1e6), 1),
-            "p50_ms": run["p50_us"] / 1000, "p99_ms": run["p99_us"] / 1000,
+            "p50_ms": run["p50_us"] / 1000,
+            "p99_ms": run["p99_us"] / 1000,
             "errors": sum(r["non_2xx"] + r["socket_errors"] for r in runs),
         }
 

@@ -44,8 +44,9 @@ from concurrent.futures import ThreadPoolExecutor
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default="http://127.0.0.1:18100")
-    parser.add_argument("--duration", type=float, default=15.0,
-                        help="seconds of attack and probing")
+    parser.add_argument(
+        "--duration", type=float, default=15.0, help="seconds of attack and probing"
+    )
     parser.add_argument("--drip", type=int, default=0, metavar="N")
     parser.add_argument("--drip-rate", type=float, default=1.0, help="bytes a second per dripper")
     parser.add_argument("--idle", type=int, default=0, metavar="M")
@@ -61,11 +62,16 @@ def parse_args(argv=None):
     parser.add_argument("--probe-timeout", type=float, default=1.0)
     parser.add_argument("--probe-interval", type=float, default=0.05)
     parser.add_argument("--probe-keepalive", action="store_true")
-    parser.add_argument("--probe-delay", type=float, default=0.5,
-                        help="seconds after the attackers start before probing starts")
+    parser.add_argument(
+        "--probe-delay",
+        type=float,
+        default=0.5,
+        help="seconds after the attackers start before probing starts",
+    )
     parser.add_argument("--agent-id", help="the agent the probe reads (default: the newest)")
-    parser.add_argument("--seed", type=int, default=0, metavar="COUNT",
-                        help="POST this many agents before starting")
+    parser.add_argument(
+        "--seed", type=int, default=0, metavar="COUNT", help="POST this many agents before starting"
+    )
     parser.add_argument("--first-message-length", type=int, default=2000)
     parser.add_argument("--api-key")
     parser.add_argument("--json-out", help="also write the JSON report to this file")
@@ -213,7 +219,8 @@ def probe_summary(results, generic_paths):
             "requests": len(rows),
             "ok": sum(1 for row in rows if row[1]),
             "success_pct": round(100 * sum(1 for row in rows if row[1]) / len(rows), 1)
-            if rows else None,
+            if rows
+            else None,
             "p50_ms": _ms(percentile(latencies, 0.50)),
             "p99_ms": _ms(percentile(latencies, 0.99)),
             "max_ms": _ms(max(latencies) if latencies else None),
@@ -260,7 +267,8 @@ class Tally:
             "connect_failed": self.connect_failed,
             "closed_by_server": self.closed_by_server,
             "median_lifetime_s": round(statistics.median(self.lifetimes), 1)
-            if self.lifetimes else None,
+            if self.lifetimes
+            else None,
             "answers": self.answers,
             "bytes_sent": self.bytes_sent,
             **({"rounds": self.rounds} if self.rounds else {}),
@@ -275,7 +283,7 @@ async def _connect(args, tally, receive_buffer=None):
     sock.setblocking(False)
     try:
         await asyncio.wait_for(loop.sock_connect(sock, (args.host, args.port)), 5)
-    except (OSError, asyncio.TimeoutError):
+    except (TimeoutError, OSError):
         sock.close()
         tally.connect_failed += 1
         await asyncio.sleep(0.2)
@@ -309,7 +317,7 @@ async def trickle(args, tally, stop, first, trickled, rate):
                     tally.lifetimes.append(time.monotonic() - opened)
                     break
                 if trickled:
-                    byte = trickled[position % len(trickled):position % len(trickled) + 1]
+                    byte = trickled[position % len(trickled) : position % len(trickled) + 1]
                     position += 1
                     await loop.sock_sendall(sock, byte)
                     tally.bytes_sent += 1
@@ -368,7 +376,7 @@ async def never_close(args, tally, stop):
                 tally.answered(bytes(received[:64]))
                 tally.closed_by_server += 1
                 tally.lifetimes.append(time.monotonic() - opened)
-            except (OSError, asyncio.TimeoutError):
+            except (TimeoutError, OSError):
                 tally.answered(b"")
             if args.no_reconnect:
                 await _wait(stop)
@@ -432,9 +440,15 @@ async def _wait(stop):
 
 async def attack(args, stop_event, tallies):
     stop = asyncio.Event()
-    body_head = _head(args, "POST", "/agents", {
-        "Content-Type": "application/json", "Content-Length": str(args.body_bytes),
-    })
+    body_head = _head(
+        args,
+        "POST",
+        "/agents",
+        {
+            "Content-Type": "application/json",
+            "Content-Length": str(args.body_bytes),
+        },
+    )
     drip_head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"".join(
         b"X-Drip-%d: %d\r\n" % (n, n) for n in range(1000)
     )
@@ -463,10 +477,18 @@ async def attack(args, stop_event, tallies):
 
 def main(argv=None):
     args = parse_args(argv)
-    report = {"url": args.url, "duration_s": args.duration, "attackers": {
-        "drip": args.drip, "idle": args.idle, "slow_body": args.slow_body,
-        "no_read": args.no_read, "no_close": args.no_close, "long_line": args.long_line,
-    }}
+    report = {
+        "url": args.url,
+        "duration_s": args.duration,
+        "attackers": {
+            "drip": args.drip,
+            "idle": args.idle,
+            "slow_body": args.slow_body,
+            "no_read": args.no_read,
+            "no_close": args.no_close,
+            "long_line": args.long_line,
+        },
+    }
     if args.seed:
         report["seed_seconds"] = round(seed(args), 1)
     agent_id = args.agent_id or find_agent_id(args)

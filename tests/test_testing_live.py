@@ -17,8 +17,11 @@ def api(test_mode_server):
     session = requests.Session()
     session.headers["X-Agents-Namespace"] = f"live-{uuid.uuid4().hex[:12]}"
 
-    def call(method, path, **kwargs):
-        return session.request(method, f"{test_mode_server.url}{path}", timeout=15, **kwargs)
+    def call(method, path, fresh_connection=False, **kwargs):
+        send = requests.request if fresh_connection else session.request
+        if fresh_connection:
+            kwargs["headers"] = {**session.headers, **kwargs.get("headers", {})}
+        return send(method, f"{test_mode_server.url}{path}", timeout=15, **kwargs)
 
     yield call
     session.close()
@@ -48,7 +51,8 @@ def test_a_journal_entry_written_by_one_worker_is_read_by_another(api):
         deadline = time.monotonic() + 10
         while api("GET", "/_test/faults").json()["faults"] and time.monotonic() < deadline:
             time.sleep(0.02)
-        created = api("POST", "/agents", json=VALID_AGENT)
+        # On a connection of its own: the session's kept-alive ones belong to a worker already.
+        created = api("POST", "/agents", json=VALID_AGENT, fresh_connection=True)
         holder.join(timeout=20)
         writers = {held["response"].headers["X-Agents-Worker"], created.headers["X-Agents-Worker"]}
         if len(writers) == 2:

@@ -118,6 +118,7 @@ class BufferedThreadWorker(JsonThreadWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.max_body = load_settings()["MAX_BODY_BYTES"]
+        self.busy = 0  # requests handed to the threads and not finished
         self.reading = set()  # connections waiting for more of their request
         self.writing = set()  # connections with an answer left to write
         self.lingering = deque()  # connections closing, waiting for the client's FIN
@@ -229,6 +230,19 @@ class BufferedThreadWorker(JsonThreadWorker):
         conn.data_ready = True
         self.enqueue_req(conn)
 
+    def enqueue_req(self, conn):
+        self.busy += 1
+        super().enqueue_req(conn)
+
+    def set_accept_enabled(self, enabled):
+        """Accept new connections only while a thread is free.
+
+        Requests of connections already accepted still queue for the threads, but a new one is
+        better taken by another worker than queued behind this one's busy threads (gthread's
+        threads, blocked reading, made it look busy the same way).
+        """
+        super().set_accept_enabled(enabled and self.busy < self.cfg.threads)
+
     def _stop_reading(self, conn):
         if not conn.waiting:
             return
@@ -258,6 +272,13 @@ class BufferedThreadWorker(JsonThreadWorker):
             conn.sock = sock
 
     def finish_request(self, conn, fs):
+        """A thread is done with a request: it is free for the next, and the answer goes on."""
+        self.busy -= 1
+        if not self._accepting:
+            self.set_accept_enabled(self.nr_conns < self.worker_connections)
+        self._after_request(conn, fs)
+
+    def _after_request(self, conn, fs):
         if conn.outbox and not fs.cancelled() and fs.exception() is None and fs.result():
             conn.finish = fs
             conn.deadline = time.monotonic() + SEND_TIMEOUT
@@ -307,7 +328,7 @@ class BufferedThreadWorker(JsonThreadWorker):
             self._linger(conn)
         else:
             fs, conn.finish = conn.finish, None
-            self.finish_request(conn, fs)
+            self._after_request(conn, fs)
 
     def _stop_writing(self, conn):
         try:
