@@ -102,3 +102,27 @@ def test_seeded_ids_hold_across_workers(api):
     first = seeded_ids()
     assert seeded_ids() == first
     assert len(set(first)) == 6
+
+
+def test_a_call_simulated_by_one_worker_is_read_by_the_other(api, webhook_receiver):
+    agent = {
+        "name": "Live",
+        "webhook_url": webhook_receiver.url_for("/hook"),
+        "webhook_events": ["status-update", "end-of-call-report"],
+    }
+    [loaded] = api("POST", "/_test/fixtures", json={"agents": [agent]}).json()["agents"]
+    made = api("POST", "/_test/calls", json={"assistant_id": loaded["id"]})
+    assert made.status_code == 201
+    call = made.json()["call"]
+    assert webhook_receiver.events() == ["status-update", "status-update", "end-of-call-report"]
+
+    readers = {}
+    for _attempt in range(40):
+        read = api("GET", f"/_test/calls/{call['id']}")
+        readers[read.headers["X-Agents-Worker"]] = read.json()
+        if len(readers) == 2:
+            break
+    assert len(readers) == 2, "every read went to one worker"
+    assert all(seen == {"call": call} for seen in readers.values())
+    deliveries = api("GET", f"/_test/deliveries?call_id={call['id']}").json()["deliveries"]
+    assert deliveries == call["deliveries"]

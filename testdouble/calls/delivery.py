@@ -91,6 +91,8 @@ def post(url, headers, body, connect_timeout, deadline, await_answer=True):
         error = _error_code(failure, deadline)
     finally:
         connection.close()
+    if connection.was_cut:  # what came before the cut may even parse as a whole answer
+        error = "timeout"
     return Answer(status, answer_headers, data, error, time.monotonic() - started)
 
 
@@ -127,11 +129,13 @@ class _Watched:
 
     def __init__(self, *args, deadline, **kwargs):
         super().__init__(*args, **kwargs)
+        self.was_cut = False
         self._watchdog = threading.Timer(_left(deadline), self._cut)
         self._watchdog.daemon = True
         self._watchdog.start()
 
     def _cut(self):
+        self.was_cut = True
         sock = self.sock
         if sock is not None:
             with contextlib.suppress(OSError):
