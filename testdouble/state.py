@@ -105,8 +105,13 @@ def install_stamps(store):
 
 def namespace_now(namespace):
     """The namespace's frozen time, or the real one."""
+    return frozen_time(namespace) or utc_timestamp()
+
+
+def frozen_time(namespace):
+    """The time the namespace's clock is frozen at, or None while it runs."""
     frozen = FrozenClock.get_or_none(FrozenClock.namespace == namespace)
-    return utc_timestamp() if frozen is None else frozen.now
+    return None if frozen is None else frozen.now
 
 
 def next_namespace_id(namespace):

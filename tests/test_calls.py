@@ -6,6 +6,7 @@ import re
 import time
 from datetime import UTC, datetime
 
+import jsonschema_rs
 import pytest
 
 from tests.simulated_calls import (
@@ -329,3 +330,22 @@ def test_a_call_needs_an_api_key_when_keys_are_configured(make_app):
     client = make_app(TEST_MODE=True, API_KEYS="the-key").test_client()
     response = client.post("/_test/calls", json={"assistant_id": "x"})
     assert response.status_code == 401
+
+
+def test_a_call_and_the_journal_are_what_the_openapi_document_says(call_of, double):
+    _, call = call_of()
+    document = double.get("/openapi.json").get_json()
+    registry = jsonschema_rs.Registry([("urn:agents-api", document)])
+
+    def conforms(component, value):
+        reference = {"$ref": f"urn:agents-api#/components/schemas/{component}"}
+        validator = jsonschema_rs.Draft202012Validator(reference, registry=registry)
+        return [error.message for error in validator.iter_errors(value)]
+
+    operation = document["paths"]["/_test/calls"]["post"]
+    assert operation["summary"].startswith("Play the platform's side of a call")
+    assert {"201", "400", "404"} <= set(operation["responses"])
+    assert conforms("CallEnvelope", {"call": call}) == []
+    assert conforms("DeliveryList", double.get("/_test/deliveries").get_json()) == []
+    assert conforms("CallList", double.get("/_test/calls").get_json()) == []
+    assert conforms("CallEnvelope", {"call": {**call, "surprise": 1}}) != []

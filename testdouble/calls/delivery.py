@@ -124,17 +124,57 @@ def _left(moment):
     return max(moment - time.monotonic(), 0.001)
 
 
+class _Watchdog:
+    """One thread that shuts each watched connection down at its deadline.
+
+    One for the process rather than a timer per delivery: a thread costs more to start than a
+    delivery to a local receiver takes. Started on first use, so also in each forked worker.
+    """
+
+    def __init__(self):
+        self._changed = threading.Condition()
+        self._deadlines = {}  # connection -> its deadline (time.monotonic())
+        self._thread = None
+
+    def watch(self, connection, deadline):
+        """Cut `connection` at `deadline` unless it is forgotten first."""
+        with self._changed:
+            self._deadlines[connection] = deadline
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, daemon=True)
+                self._thread.start()
+            self._changed.notify()
+
+    def forget(self, connection):
+        """Leave `connection` alone: it is done."""
+        with self._changed:
+            self._deadlines.pop(connection, None)
+
+    def _run(self):
+        with self._changed:
+            while True:
+                now = time.monotonic()
+                for connection, deadline in list(self._deadlines.items()):
+                    if deadline <= now:
+                        del self._deadlines[connection]
+                        connection.cut()
+                soonest = min(self._deadlines.values(), default=None)
+                self._changed.wait(None if soonest is None else soonest - now)
+
+
+_WATCHDOG = _Watchdog()
+
+
 class _Watched:
-    """A connection that a timer shuts down at its deadline, whatever it is waiting for."""
+    """A connection that the watchdog shuts down at its deadline, whatever it is waiting for."""
 
     def __init__(self, *args, deadline, **kwargs):
         super().__init__(*args, **kwargs)
         self.was_cut = False
-        self._watchdog = threading.Timer(_left(deadline), self._cut)
-        self._watchdog.daemon = True
-        self._watchdog.start()
+        _WATCHDOG.watch(self, deadline)
 
-    def _cut(self):
+    def cut(self):
+        """Shut the socket down: a wait on it returns at once."""
         self.was_cut = True
         sock = self.sock
         if sock is not None:
@@ -142,7 +182,7 @@ class _Watched:
                 sock.shutdown(socket.SHUT_RDWR)
 
     def close(self):
-        self._watchdog.cancel()
+        _WATCHDOG.forget(self)
         super().close()
 
 

@@ -4,7 +4,7 @@ that every worker (and every host on one database) sees the same.
 
 from peewee import AutoField, TextField
 
-from models import DEFAULT_NAMESPACE, BaseModel, JsonText, write_transaction
+from models import DEFAULT_NAMESPACE, BaseModel, JsonText, insert_rows, write_transaction
 
 
 class CallNotFound(LookupError):
@@ -35,21 +35,22 @@ class Delivery(BaseModel):
 TABLES = (SimulatedCall, Delivery)
 
 
-def record_delivery(delivery, namespace=DEFAULT_NAMESPACE):
-    """Add a delivery (sent, faulted or not sent at all) to the namespace's journal."""
-    with write_transaction():
-        Delivery.create(
-            namespace=namespace,
-            call_id=delivery["call_id"],
-            event=delivery["event"],
-            document=delivery,
-        )
-
-
-def record_call(call, namespace=DEFAULT_NAMESPACE):
-    """Keep a finished call; its deliveries are in the journal already."""
+def record_call(call, deliveries, namespace=DEFAULT_NAMESPACE):
+    """Keep a finished call and add its deliveries (sent, faulted or not sent) to the journal."""
     with write_transaction():
         SimulatedCall.create(namespace=namespace, call_id=call["id"], document=call)
+        insert_rows(
+            Delivery,
+            [
+                {
+                    "namespace": namespace,
+                    "call_id": delivery["call_id"],
+                    "event": delivery["event"],
+                    "document": delivery,
+                }
+                for delivery in deliveries
+            ],
+        )
 
 
 def deliveries(event=None, call_id=None, namespace=DEFAULT_NAMESPACE):

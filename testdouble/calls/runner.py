@@ -3,7 +3,7 @@
 The order is the platform's: assistant-request (its answer picks the agent, or refuses the
 call), status-update in-progress, the script's steps (a tool step delivers tool-calls and puts
 the tool's result into the transcript), status-update ended, end-of-call-report. Every
-delivery, sent, faulted or not sent, is added to the journal as it happens.
+delivery, sent, faulted or not sent, goes into the journal with the call when it ends.
 """
 
 import hashlib
@@ -11,7 +11,7 @@ import time
 
 from marshmallow import ValidationError
 
-from models import current_store, write_transaction
+from models import current_store, utc_timestamp, write_transaction
 from testdouble import state
 from testdouble.analysis import Unsatisfiable, generate
 from testdouble.calls import agents, answers, delivery, messages, records
@@ -82,6 +82,9 @@ class _Call:
         self.analysis = analysis
         self.analysis_error = None
         self.deadline = time.monotonic() + timing.call
+        # Read once: a clock frozen for the call stays frozen for all of it.
+        frozen = state.frozen_time(namespace)
+        self.now = utc_timestamp if frozen is None else lambda: frozen
         self.faults = Faults(request["faults"])
         customer, phone_number = messages.parties(
             call_id, request["type"], request.get("customer"), request.get("phone_number")
@@ -95,16 +98,14 @@ class _Call:
         self.deliveries = []
         self.error = None
 
-    def now(self):
-        return state.namespace_now(self.namespace)
-
     def run(self):
         resolution = self._resolve()
         if resolution.answer == "error":
             return self._refuse(resolution)
         agent = resolution.agent
         self.facts.assistant = agent.public
-        if "analysis" not in self.request and agent.public["id"] != self.called.public["id"]:
+        plan = agent.fields.get("analysis_plan")
+        if "analysis" not in self.request and plan != self.called.fields.get("analysis_plan"):
             self._plan_analysis_again(agent)
         routing = agents.Routing(self.called, agent, resolution.involved)
         started_at = self.now()
@@ -222,7 +223,8 @@ class _Call:
         record = _Delivery(self.call_id, event, route.url, fault.shown, headers, body, sent_at)
         if fault.drop:
             return self._journal(record.not_sent("dropped"))
-        time.sleep(min(fault.delay_ms / 1000, max(self.deadline - time.monotonic(), 0)))
+        if fault.delay_ms:  # sleep(0) would still give the processor away
+            time.sleep(min(fault.delay_ms / 1000, max(self.deadline - time.monotonic(), 0)))
         first = None
         for _ in range(fault.copies):
             if time.monotonic() >= self.deadline:
@@ -238,7 +240,6 @@ class _Call:
         return first
 
     def _journal(self, entry):
-        records.record_delivery(entry, self.namespace)
         self.deliveries.append(entry)
 
     def _record(self, resolution, status, end_reason, duration, started_at, ended_at):
@@ -262,7 +263,7 @@ class _Call:
             "ended_at": ended_at,
             "skipped": self.skipped,
         }
-        records.record_call(call, self.namespace)
+        records.record_call(call, self.deliveries, self.namespace)
         return {**call, "deliveries": self.deliveries}
 
 

@@ -2,7 +2,7 @@
 with, for the OpenAPI document.
 """
 
-from marshmallow import ValidationError, fields, validates_schema
+from marshmallow import ValidationError, fields, post_load, validates_schema
 
 from schemas import TOOL_NAME, WEBHOOK_EVENTS
 from strict_fields import (
@@ -106,7 +106,9 @@ class CallRequestSchema(StrictSchema):
         allow_none=True,
         metadata={"description": "Sent as is; without it, generated from the agent's schema."},
     )
-    faults = Array(Object(CallFaultSchema), load_default=list)
+    faults = Array(
+        Object(CallFaultSchema), load_default=list, validate=item_count(len(WEBHOOK_EVENTS))
+    )
 
     @validates_schema(skip_on_field_errors=False)
     def _check_agent(self, data, **kwargs):
@@ -129,12 +131,11 @@ class CallRequestSchema(StrictSchema):
         if errors:
             raise ValidationError(errors)
 
-    def load(self, data, **kwargs):
-        """The request with `agent_id` given as `assistant_id`."""
-        loaded = super().load(data, **kwargs)
-        if "agent_id" in loaded:
-            loaded["assistant_id"] = loaded.pop("agent_id")
-        return loaded
+    @post_load
+    def _alias(self, data, **kwargs):
+        if "agent_id" in data:
+            data["assistant_id"] = data.pop("agent_id")
+        return data
 
 
 class DeliveryQuerySchema(StrictSchema):
