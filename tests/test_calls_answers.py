@@ -237,9 +237,6 @@ def test_no_answer_within_5_seconds_means_the_stored_agent_is_used(double, agent
     assert webhook_receiver.events()[1:] == AFTER_THE_ANSWER
 
 
-# --- tools --------------------------------------------------------------------------------
-
-
 def tool_call_id(delivery):
     return delivery.message["tool_call_list"][0]["id"]
 
