@@ -52,9 +52,22 @@ TEST_DOUBLE_TABLES = (
     '"digest" TEXT NOT NULL, "loaded_at" TEXT NOT NULL, PRIMARY KEY ("namespace", "digest"))',
 )
 
+# Test mode's simulated calls and the journal of their webhook deliveries.
+SIMULATED_CALL_TABLES = (
+    'CREATE TABLE IF NOT EXISTS "simulated_call" ("sequence" INTEGER NOT NULL PRIMARY KEY, '
+    '"namespace" TEXT NOT NULL, "call_id" TEXT NOT NULL, "document" TEXT NOT NULL)',
+    'CREATE UNIQUE INDEX IF NOT EXISTS "simulated_call_namespace_call_id" '
+    'ON "simulated_call" ("namespace", "call_id")',
+    'CREATE TABLE IF NOT EXISTS "delivery" ("sequence" INTEGER NOT NULL PRIMARY KEY, '
+    '"namespace" TEXT NOT NULL, "call_id" TEXT NOT NULL, "event" TEXT NOT NULL, '
+    '"document" TEXT NOT NULL)',
+    'CREATE INDEX IF NOT EXISTS "delivery_namespace_call_id" '
+    'ON "delivery" ("namespace", "call_id")',
+)
+
 # STEPS[n - 1] takes a file from schema version n - 1 to n. Append only: a release that changes
 # what is stored adds a step, and the files of every earlier release still open.
-STEPS = (SCHEMA_1, UNQUOTED_ETAGS, TEST_DOUBLE_TABLES)
+STEPS = (SCHEMA_1, UNQUOTED_ETAGS, TEST_DOUBLE_TABLES, SIMULATED_CALL_TABLES)
 
 
 class SchemaTooNew(DatabaseUnavailable):

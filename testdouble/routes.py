@@ -1,4 +1,5 @@
-"""The /_test routes of test mode: reset, fixtures, journal, faults, snapshots and the clock.
+"""The /_test routes of test mode: reset, fixtures, journal, faults, snapshots, the clock, and
+simulated calls with the journal of their webhook deliveries.
 
 Each acts on the request's namespace only (X-Agents-Namespace, `default` without one).
 """
@@ -11,6 +12,14 @@ from openapi import BODY_ERRORS, operation
 from routes.jsonio import json_response, read_json_body
 from schemas import SuccessSchema
 from testdouble import state
+from testdouble.calls import records, runner
+from testdouble.calls.schemas import (
+    CallEnvelopeSchema,
+    CallListSchema,
+    CallRequestSchema,
+    DeliveryListSchema,
+    DeliveryQuerySchema,
+)
 from testdouble.schemas import (
     AgentsLoadedSchema,
     ClockSchema,
@@ -37,6 +46,9 @@ FIXTURES = FixturesSchema()
 JOURNAL_QUERY = JournalQuerySchema()
 SNAPSHOT = SnapshotSchema()
 CLOCK = ClockSchema()
+CALL_REQUEST = CallRequestSchema()
+DELIVERY_QUERY = DeliveryQuerySchema()
+CALL_ID = {"call_id": {"description": "The call's id.", "schema": {"type": "string"}}}
 SUCCESS = '{"success":true}'
 DONE = (200, "Done.", SuccessSchema, None)
 
@@ -141,4 +153,50 @@ def freeze_clock():
 def release_clock():
     """Let the clock run again."""
     state.release_clock(g.namespace)
+    return json_response(SUCCESS)
+
+
+@bp.post("/calls")
+@operation(
+    ok=(201, "The call, as it ended.", CallEnvelopeSchema, None),
+    body=CallRequestSchema,
+    errors=(404, *BODY_ERRORS),
+)
+def simulate_call():
+    """Play the platform's side of a call: deliver its webhooks, signed and in order."""
+    call = runner.run_call(
+        CALL_REQUEST.load(read_json_body()), g.namespace, current_app.extensions["call_timing"]
+    )
+    return jsonify(call=call), 201
+
+
+@bp.get("/calls")
+@operation(ok=(200, "The calls.", CallListSchema, None))
+def list_calls():
+    """The calls simulated, oldest first, each with its deliveries."""
+    return jsonify(calls=records.calls(g.namespace))
+
+
+@bp.get("/calls/<call_id>")
+@operation(ok=(200, "The call.", CallEnvelopeSchema, None), errors=(404,), path_parameters=CALL_ID)
+def get_call(call_id):
+    """One simulated call, with its deliveries."""
+    return jsonify(call=records.call(call_id, g.namespace))
+
+
+@bp.get("/deliveries")
+@operation(
+    ok=(200, "The deliveries.", DeliveryListSchema, None), query=DeliveryQuerySchema, errors=(400,)
+)
+def list_deliveries():
+    """Every webhook delivery of the calls, oldest first, optionally by event or call."""
+    query = DELIVERY_QUERY.load(request.args.to_dict())
+    return jsonify(deliveries=records.deliveries(namespace=g.namespace, **query))
+
+
+@bp.delete("/deliveries")
+@operation(ok=DONE)
+def clear_deliveries():
+    """Empty the journal of deliveries."""
+    records.clear_deliveries(g.namespace)
     return json_response(SUCCESS)

@@ -19,6 +19,8 @@ from models import (
     insert_rows,
 )
 from store import random_id, utc_timestamp, write_transaction
+from testdouble.calls.records import TABLES as CALL_TABLES
+from testdouble.calls.records import delete_namespace_calls
 
 
 class SnapshotNotFound(LookupError):
@@ -87,9 +89,9 @@ class FixtureFile(BaseModel):
         primary_key = CompositeKey("namespace", "digest")
 
 
-TABLES = (FrozenClock, IdSequence, JournalEntry, Fault, Snapshot, FixtureFile)
-# What a namespace holds and a snapshot saves. The journal and faults are kept out of it: they
-# describe the requests of the test that is running, not the state it wants back.
+TABLES = (FrozenClock, IdSequence, JournalEntry, Fault, Snapshot, FixtureFile, *CALL_TABLES)
+# What a namespace holds and a snapshot saves. The journal, faults and simulated calls are kept
+# out of it: they describe what the running test did, not the state it wants back.
 NAMESPACE_STATE = (Agent, IdempotencyRecord, FrozenClock, IdSequence)
 
 
@@ -101,8 +103,13 @@ def install_stamps(store):
 
 def namespace_now(namespace):
     """The namespace's frozen time, or the real one."""
+    return frozen_time(namespace) or utc_timestamp()
+
+
+def frozen_time(namespace):
+    """The time the namespace's clock is frozen at, or None while it runs."""
     frozen = FrozenClock.get_or_none(FrozenClock.namespace == namespace)
-    return utc_timestamp() if frozen is None else frozen.now
+    return None if frozen is None else frozen.now
 
 
 def next_namespace_id(namespace):
@@ -123,13 +130,14 @@ def seeded_id(seed, counter):
 
 
 def reset_namespace(namespace=DEFAULT_NAMESPACE, seed=None):
-    """Forget a namespace's agents, idempotency records, journal, faults and frozen clock.
+    """Forget a namespace's agents, idempotency records, journal, faults, frozen clock and calls.
 
     With a seed, the ids it hands out from now on are `seeded_id(seed, 0)`, `(seed, 1)`, ...;
     without one they are random again. Snapshots are kept, so a test can restore one after.
     """
     with write_transaction():
         delete_namespace_agents(namespace)
+        delete_namespace_calls(namespace)
         for model in (FrozenClock, IdSequence, JournalEntry, Fault):
             model.delete().where(model.namespace == namespace).execute()
         if seed is not None:

@@ -102,6 +102,132 @@ def test_a_refused_helper_call_raises_with_the_services_message(agents_api):
         agents_api.restore("never-saved")
 """
 
+WEBHOOKS = """
+import hashlib
+import hmac
+
+import pytest
+import requests
+
+from pytest_agents_api import HEADERS, WebhookReceiver, WebhookVerificationError, sign, verify
+
+SECRET = "whsec-plugin-test"
+EVERY_EVENT = ["assistant-request", "tool-calls", "status-update", "end-of-call-report"]
+
+
+def agent(agents_api, receiver, **fields):
+    lookup = {"name": "lookup", "description": "Looks up.", "url": receiver.url_for("/tools")}
+    [loaded] = agents_api.load([{
+        "name": "Support", "webhook_url": receiver.url_for("/hook"), "webhook_secret": SECRET,
+        "webhook_events": EVERY_EVENT,
+        "llm_config": {"provider": "openai", "model": "gpt-4o-mini", "tools": [lookup]},
+        **fields,
+    }])
+    return loaded
+
+
+def test_the_receiver_records_and_verifies_a_simulated_calls_deliveries(
+    agents_api, webhook_receiver
+):
+    webhook_receiver.verify_with(SECRET)
+    call = agents_api.simulate_call(
+        agent(agents_api, webhook_receiver)["id"], script=[{"role": "user", "content": "Hoi"}]
+    )
+
+    assert webhook_receiver.events() == [
+        "assistant-request", "status-update", "status-update", "end-of-call-report"
+    ]
+    assert all(delivery.verified for delivery in webhook_receiver.deliveries)
+    report = webhook_receiver.of("end-of-call-report")[0]
+    assert report.message["messages"] == [{"role": "user", "content": "Hoi"}]
+    assert report.header("x-webhook-event") == "end-of-call-report"
+    assert [d["event"] for d in agents_api.deliveries()] == webhook_receiver.events()
+    assert agents_api.deliveries(event="status-update", call_id=call["id"]) == [
+        d for d in call["deliveries"] if d["event"] == "status-update"
+    ]
+    assert agents_api.calls() == [call]
+    assert agents_api.call(call["id"]) == call
+    agents_api.clear_deliveries()
+    assert agents_api.deliveries() == []
+
+
+def test_answers_are_scripted_per_event_and_per_path(agents_api, webhook_receiver):
+    def found(delivery):
+        tool_call = delivery.message["tool_call_list"][0]
+        return {"results": [{"tool_call_id": tool_call["id"], "result": "found"}]}
+
+    webhook_receiver.answer("tool-calls", path="/tools", json=found)
+    webhook_receiver.answer("assistant-request", json={"error": "Closed."}, times=1)
+    agent_id = agent(agents_api, webhook_receiver)["id"]
+
+    refused = agents_api.simulate_call(agent_id, script=[{"tool": "lookup"}])
+    served = agents_api.simulate_call(agent_id, script=[{"tool": "lookup"}])
+
+    assert (refused["status"], refused["error"]) == ("ended-with-error", "Closed.")
+    assert served["status"] == "ended"
+    assert served["messages"] == [{"role": "tool", "content": "found"}]
+    assert [d.path for d in webhook_receiver.of("tool-calls")] == ["/tools"]
+
+
+def test_a_strict_receiver_refuses_forged_and_stale_deliveries(agents_api, webhook_receiver):
+    webhook_receiver.verify_with(SECRET, reject=True)
+    faults = [
+        {"event": "status-update", "signature": "wrong"},
+        {"event": "end-of-call-report", "timestamp": "stale"},
+    ]
+    call = agents_api.simulate_call(agent(agents_api, webhook_receiver)["id"], faults=faults)
+
+    answered = [(d["event"], d["response"]["status"]) for d in call["deliveries"]]
+    assert answered == [
+        ("assistant-request", 200), ("status-update", 401), ("status-update", 401),
+        ("end-of-call-report", 401),
+    ]
+    assert [d.verification_error for d in webhook_receiver.deliveries] == [
+        None, "Invalid webhook signature", "Invalid webhook signature",
+        "Webhook timestamp is too old or invalid",
+    ]
+
+
+def test_an_async_tools_delivery_can_be_waited_for(agents_api, webhook_receiver):
+    tool = {"name": "notify", "description": "Notifies.", "url": webhook_receiver.url_for("/n"),
+            "async": True}
+    agent_id = agent(agents_api, webhook_receiver, llm_config={
+        "provider": "openai", "model": "gpt-4o-mini", "tools": [tool]})["id"]
+    webhook_receiver.answer("tool-calls", delay=1)
+
+    call = agents_api.simulate_call(agent_id, script=[{"tool": "notify", "arguments": {"n": 1}}])
+
+    assert call["tool_calls"][0]["form"] == "async"
+    [delivery] = webhook_receiver.wait_for("tool-calls")
+    assert delivery.message["tool_call_list"][0]["function"]["arguments"] == {"n": 1}
+
+
+def test_sign_and_verify_behave_like_the_sdks_webhooks():
+    payload = '{"message":{"type":"status-update"}}'
+    digest = hmac.new(b"s3cret-key", b"1700000000." + payload.encode(), hashlib.sha256)
+    assert sign(payload, "s3cret-key", 1700000000) == {
+        "signature": "sha256=" + digest.hexdigest(), "timestamp": "1700000000"
+    }
+    parsed = verify(payload, digest.hexdigest(), "1700000000", "s3cret-key", now=1700000300)
+    assert parsed == {"message": {"type": "status-update"}}
+    with pytest.raises(WebhookVerificationError, match="^Webhook timestamp is too old or invalid$"):
+        verify(payload, digest.hexdigest(), "1700000000", "s3cret-key", now=1699999699)
+    with pytest.raises(WebhookVerificationError, match="^Invalid webhook signature$"):
+        verify(payload, "sha256=" + "0" * 64, "1700000000", "s3cret-key", now=1700000000)
+    with pytest.raises(WebhookVerificationError, match="^Missing signature, timestamp, or secret$"):
+        verify(payload, "", "1700000000", "s3cret-key")
+    assert HEADERS["SIGNATURE"] == "x-webhook-signature"
+
+
+def test_a_receiver_needs_no_fixture_and_answers_any_client():
+    with WebhookReceiver() as receiver:
+        receiver.answer(path="/teapot", status=418, json={"short": "stout"})
+        response = requests.post(receiver.url_for("/teapot"), data=b"raw", timeout=5)
+        assert (response.status_code, response.json()) == (418, {"short": "stout"})
+        assert receiver.deliveries[0].body == b"raw"
+        assert receiver.deliveries[0].verified is None
+"""
+
 # Each module writes what its fixture saw, so the outer test can compare modules and workers.
 RECORDER = """
 import json, os
@@ -139,6 +265,14 @@ def test_every_helper_works_against_the_started_server(pytester, run_suite):
     result = run_suite()
 
     result.assert_outcomes(passed=HELPERS.count("\ndef test_"))
+
+
+def test_the_webhook_receiver_simulated_calls_and_signatures_work_together(pytester, run_suite):
+    pytester.makepyfile(test_webhooks=WEBHOOKS)
+
+    result = run_suite()
+
+    result.assert_outcomes(passed=WEBHOOKS.count("\ndef test_"))
 
 
 def test_one_server_serves_the_whole_run_with_a_namespace_per_module_and_worker(

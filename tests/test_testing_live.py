@@ -49,7 +49,11 @@ def test_a_journal_entry_written_by_one_worker_is_read_by_another(api):
         )
         holder.start()
         deadline = time.monotonic() + 10
-        while api("GET", "/_test/faults").json()["faults"] and time.monotonic() < deadline:
+        # Fresh connections here too: one kept alive to the held worker would queue behind it.
+        while (
+            api("GET", "/_test/faults", fresh_connection=True).json()["faults"]
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.02)
         # On a connection of its own: the session's kept-alive ones belong to a worker already.
         created = api("POST", "/agents", json=VALID_AGENT, fresh_connection=True)
@@ -106,3 +110,34 @@ def test_seeded_ids_hold_across_workers(api):
     first = seeded_ids()
     assert seeded_ids() == first
     assert len(set(first)) == 6
+
+
+def test_calls_simulated_by_both_workers_are_read_by_either(api, webhook_receiver):
+    agent = {
+        "name": "Live",
+        "webhook_url": webhook_receiver.url_for("/hook"),
+        "webhook_events": ["assistant-request", "end-of-call-report"],
+    }
+    [loaded] = api("POST", "/_test/fixtures", json={"agents": [agent]}).json()["agents"]
+    # Each call waits on its assistant-request, holding its worker's one thread meanwhile: the
+    # second, sent on a new connection once the first is waiting, is taken by the other worker.
+    webhook_receiver.answer("assistant-request", json={}, delay=1.0)
+
+    def simulate():
+        return api(
+            "POST", "/_test/calls", json={"assistant_id": loaded["id"]}, fresh_connection=True
+        )
+
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(simulate)
+        webhook_receiver.wait_for("assistant-request")
+        second = pool.submit(simulate)
+        made = [first.result(), second.result()]
+    assert [response.status_code for response in made] == [201, 201]
+    assert len({response.headers["X-Agents-Worker"] for response in made}) == 2
+
+    listed = api("GET", "/_test/calls")
+    # Whichever worker answered, one of the two calls was simulated by the other.
+    calls = {call["id"]: call for call in listed.json()["calls"]}
+    assert calls == {response.json()["call"]["id"]: response.json()["call"] for response in made}
+    assert len(webhook_receiver.of("end-of-call-report")) == 2

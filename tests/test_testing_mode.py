@@ -206,6 +206,9 @@ def test_the_openapi_document_shows_the_test_routes_only_in_test_mode(client, do
         "/_test/snapshots": {"post"},
         "/_test/snapshots/{name}/restore": {"post"},
         "/_test/clock": {"put", "delete"},
+        "/_test/calls": {"post", "get"},
+        "/_test/calls/{call_id}": {"get"},
+        "/_test/deliveries": {"get", "delete"},
     }
     assert document["paths"]["/_test/reset"]["servers"] == [{"url": "/"}]
     fault = document["components"]["schemas"]["Fault"]

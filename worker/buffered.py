@@ -232,6 +232,8 @@ class BufferedThreadWorker(JsonThreadWorker):
 
     def enqueue_req(self, conn):
         self.busy += 1
+        if self.busy >= self.cfg.threads:
+            self.set_accept_enabled(False)
         super().enqueue_req(conn)
 
     def set_accept_enabled(self, enabled):

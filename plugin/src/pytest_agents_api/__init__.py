@@ -1,4 +1,6 @@
-"""pytest fixtures that run the Agents API service as a test double: `agents_api`.
+"""pytest fixtures that run the Agents API service as a test double: `agents_api`, and
+`webhook_receiver` for the webhooks of the calls it simulates; `sign` and `verify` behave like
+the platform SDK's `Webhooks.sign` and `Webhooks.verify`.
 
 def test_creates_an_agent(agents_api):
     client = MyClient(agents_api.url, headers=agents_api.headers)
@@ -7,5 +9,16 @@ def test_creates_an_agent(agents_api):
 """
 
 from pytest_agents_api.client import AgentsApi, TestModeError
+from pytest_agents_api.receiver import ReceivedDelivery, WebhookReceiver
+from pytest_agents_api.signatures import HEADERS, WebhookVerificationError, sign, verify
 
-__all__ = ["AgentsApi", "TestModeError"]
+__all__ = [
+    "HEADERS",
+    "AgentsApi",
+    "ReceivedDelivery",
+    "TestModeError",
+    "WebhookReceiver",
+    "WebhookVerificationError",
+    "sign",
+    "verify",
+]

@@ -7,6 +7,8 @@ import urllib.parse
 import urllib.request
 
 NAMESPACE_HEADER = "X-Agents-Namespace"
+# Above the service's own bound on a whole simulated call.
+CALL_TIMEOUT = 60
 
 
 class TestModeError(Exception):
@@ -39,7 +41,8 @@ class AgentsApi:
             self.headers["Authorization"] = f"Bearer {api_key}"
 
     def reset(self, seed=None):
-        """Forget every agent, journal entry, fault and the frozen clock; `seed` fixes the ids."""
+        """Forget every agent, journal entry, fault, call and the frozen clock; `seed` fixes the
+        ids."""
         self._call("POST", "/_test/reset", {} if seed is None else {"seed": seed})
 
     def requests(self, method=None, path=None):
@@ -86,7 +89,35 @@ class AgentsApi:
         """Put the state saved under `name` back exactly."""
         self._call("POST", f"/_test/snapshots/{urllib.parse.quote(name, safe='')}/restore")
 
-    def _call(self, method, path, body=None):
+    def simulate_call(self, assistant_id, script=(), **fields):
+        """Run a simulated call of the agent to its end and return its record.
+
+        `script` holds `{"role", "content"}` and `{"tool", "arguments"}` steps; `fields` are
+        the rest of POST /_test/calls: type, customer, phone_number, end_reason,
+        duration_seconds, analysis, faults.
+        """
+        body = {"assistant_id": assistant_id, "script": list(script), **fields}
+        return self._call("POST", "/_test/calls", body, timeout=CALL_TIMEOUT)["call"]
+
+    def calls(self):
+        """The calls simulated, oldest first, each with its deliveries."""
+        return self._call("GET", "/_test/calls")["calls"]
+
+    def call(self, call_id):
+        """One simulated call, with its deliveries."""
+        return self._call("GET", f"/_test/calls/{urllib.parse.quote(call_id, safe='')}")["call"]
+
+    def deliveries(self, event=None, call_id=None):
+        """Every webhook delivery, oldest first; optionally of one event, or of one call."""
+        query = {"event": event, "call_id": call_id}
+        query = urllib.parse.urlencode({name: value for name, value in query.items() if value})
+        return self._call("GET", "/_test/deliveries" + (f"?{query}" if query else ""))["deliveries"]
+
+    def clear_deliveries(self):
+        """Empty the journal of deliveries."""
+        self._call("DELETE", "/_test/deliveries")
+
+    def _call(self, method, path, body=None, timeout=30):
         headers = dict(self.headers)
         data = None
         if body is not None:
@@ -94,7 +125,7 @@ class AgentsApi:
             headers["Content-Type"] = "application/json"
         request = urllib.request.Request(self.origin + path, data, headers, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 return json.load(response)
         except urllib.error.HTTPError as error:
             with error:

@@ -1,4 +1,5 @@
-"""The pytest plugin: the `agents_api` fixture, a test double of the Agents API for every test.
+"""The pytest plugin: the `agents_api` fixture, a test double of the Agents API for every test,
+and `webhook_receiver`, a local HTTP server for the webhooks of the calls it simulates.
 
 One server per test run: `agents-api serve --test-mode` started on a free loopback port the
 first time a test asks for it, or the server at AGENTS_API_URL. Each test module works in a
@@ -13,6 +14,7 @@ import tempfile
 import pytest
 
 from pytest_agents_api.client import AgentsApi
+from pytest_agents_api.receiver import WebhookReceiver
 from pytest_agents_api.server import RUN_FOLDER_VARIABLE, shared_server_url, stop_shared_server
 
 URL_VARIABLE = "AGENTS_API_URL"
@@ -68,6 +70,13 @@ def agents_api(agents_api_server):
     """The test double, reset for this test: no agents, journal, faults or frozen clock."""
     agents_api_server.reset()
     return agents_api_server
+
+
+@pytest.fixture
+def webhook_receiver():
+    """An HTTP server on 127.0.0.1 that records every delivery and answers as the test says."""
+    with WebhookReceiver() as receiver:
+        yield receiver
 
 
 def module_namespace(module_name):
