@@ -147,9 +147,13 @@ class _CurrentDatabase(DatabaseProxy):
 db = _CurrentDatabase()
 
 
-def write_transaction():
-    """The current engine's write transaction: it holds the write lock, durable when left."""
-    return _current_store.get().engine.write_transaction()
+def write_transaction(flush=True):
+    """The current engine's write transaction: it holds the write lock, durable when left.
+
+    Without `flush` it is left unflushed, for what a power cut may lose (a rate-limit count);
+    the next flushed write carries it to the disk anyway.
+    """
+    return _current_store.get().engine.write_transaction(flush=flush)
 
 
 class BaseModel(Model):
@@ -179,6 +183,9 @@ class Agent(BaseModel):
     webhook_secret = TextField(null=True)
     document = TextField()
     etag = TextField()
+    # The secrets of the agent's tool servers, by tool (JSON: a list with null where a tool has
+    # none), kept out of the document as the webhook secret is; null when no tool has one.
+    tool_secrets = TextField(null=True)
 
     class Meta:
         primary_key = CompositeKey("namespace", "id")
@@ -236,12 +243,39 @@ def _row(namespace, agent_id, fields, created_at, updated_at):
         "webhook_secret": fields.get("webhook_secret"),
         "document": document,
         "etag": etag,
+        "tool_secrets": _tool_secrets_text(fields),
     }
+
+
+def _tools(fields):
+    return (fields.get("llm_config") or {}).get("tools") or ()
+
+
+def _tool_secrets_text(fields):
+    """The tool_secrets column for these fields: one entry per tool, or None when none has one."""
+    secrets = [(tool.get("server") or {}).get("secret") for tool in _tools(fields)]
+    return to_json(secrets) if any(secret is not None for secret in secrets) else None
+
+
+def _without_secrets(fields):
+    """The fields as responses show them: no secret, only whether each one is set."""
+    public = {key: value for key, value in fields.items() if key != "webhook_secret"}
+    if not any("server" in tool for tool in _tools(fields)):
+        return public
+    tools = []
+    for tool in _tools(fields):
+        if "server" in tool:
+            server = {key: value for key, value in tool["server"].items() if key != "secret"}
+            server["secret_set"] = tool["server"].get("secret") is not None
+            tool = {**tool, "server": server}
+        tools.append(tool)
+    public["llm_config"] = {**public["llm_config"], "tools": tools}
+    return public
 
 
 def _render(agent_id, fields, created_at, updated_at):
     """The agent as every response shows it: id, the fields, the secret flag, timestamps."""
-    public = {key: value for key, value in fields.items() if key != "webhook_secret"}
+    public = _without_secrets(fields)
     document = to_json(
         {
             "id": agent_id,
@@ -258,13 +292,21 @@ def _search_text(fields):
     return "\n".join(filter(None, (fields["name"], fields.get("business_name")))).casefold()
 
 
-def editable_fields(document, webhook_secret):
-    """A stored agent as the writable fields a client could send, secret included."""
+def editable_fields(document, webhook_secret, tool_secrets=None):
+    """A stored agent as the writable fields a client could send, secrets included."""
     fields = json.loads(document)
     for key in READ_ONLY_FIELDS:
         fields.pop(key, None)
     if webhook_secret is not None:
         fields["webhook_secret"] = webhook_secret
+    secrets = json.loads(tool_secrets) if tool_secrets else []
+    for index, tool in enumerate(_tools(fields)):
+        server = tool.get("server")
+        if server is None:
+            continue
+        server.pop("secret_set", None)
+        if index < len(secrets) and secrets[index] is not None:
+            server["secret"] = secrets[index]
     return fields
 
 
@@ -275,15 +317,16 @@ SELECT_DOCUMENTS = 'SELECT "document" FROM "agent" WHERE "namespace" = ?'
 NEWEST_FIRST = ' ORDER BY "created_at" DESC, "id" DESC'
 INSERT_AGENT = (
     'INSERT INTO "agent" ("namespace", "id", "created_at", "updated_at", "is_active", '
-    '"search_text", "webhook_secret", "document", "etag") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'
+    '"search_text", "webhook_secret", "document", "etag", "tool_secrets") '
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 SELECT_EDITABLE = (
-    'SELECT "document", "etag", "created_at", "webhook_secret" FROM "agent" '
+    'SELECT "document", "etag", "created_at", "webhook_secret", "tool_secrets" FROM "agent" '
     'WHERE "namespace" = ? AND "id" = ?'
 )
 UPDATE_IF_UNCHANGED = (
     'UPDATE "agent" SET "updated_at" = ?, "is_active" = ?, "search_text" = ?, '
-    '"webhook_secret" = ?, "document" = ?, "etag" = ? '
+    '"webhook_secret" = ?, "document" = ?, "etag" = ?, "tool_secrets" = ? '
     'WHERE "namespace" = ? AND "id" = ? AND "etag" = ?'
 )
 DELETE_AGENT = 'DELETE FROM "agent" WHERE "namespace" = ? AND "id" = ?'
@@ -392,8 +435,8 @@ def update_agent(agent_id, revise, etag_matches=None, namespace=DEFAULT_NAMESPAC
 def _revise_and_write(agent_id, revise, etag_matches, namespace):
     """The updated agent, or None when another writer changed it after it was read."""
     stored = _checked_agent(agent_id, etag_matches, namespace)
-    document, etag, created_at, webhook_secret = stored
-    current = editable_fields(document, webhook_secret)
+    document, etag, created_at, webhook_secret, tool_secrets = stored
+    current = editable_fields(document, webhook_secret, tool_secrets)
     fields = revise(current)
     if fields == current:
         return StoredAgent(agent_id, document, etag)
@@ -409,6 +452,7 @@ def _revise_and_write(agent_id, revise, etag_matches, namespace):
                 fields.get("webhook_secret"),
                 new_document,
                 new_etag,
+                _tool_secrets_text(fields),
                 namespace,
                 agent_id,
                 etag,

@@ -1,8 +1,9 @@
-"""Upgrades: files written by earlier releases open, migrate and serve their agents unchanged.
+"""Upgrades: files written by earlier releases open, migrate and serve their agents.
 
 tests/data/agents-schema-v1.db was written by release 1.0.0 (schema version 1) through its HTTP
 API; agents-schema-v1.json beside it holds what that release answered for each agent, with its
-ETag, and the webhook secrets it was sent.
+ETag, and the webhook secrets it was sent. This release serves each of them as that release did,
+plus the fields added since at their defaults (so under a new ETag), as a new agent shows them.
 """
 
 import shutil
@@ -13,11 +14,35 @@ import requests
 
 import migrations
 import models
+import ratelimit
 from app import create_app
 from storage.sqlite import SqliteEngine
 from testdouble import state
+from tests.conftest import LLM_UNSET, STT_UNSET, TTS_UNSET
 from tests.live_server import LiveServer
 from tests.test_cli import RELEASE_1_AGENTS, RELEASE_1_FILE, invoke
+
+
+def with_new_fields(agent):
+    """A release-1 agent as this release shows it: every field added since, unset."""
+    agent = {**agent, "silence_timeout_seconds": None, "gdpr_mode": False}
+    for name, unset in (
+        ("stt_config", STT_UNSET),
+        ("llm_config", LLM_UNSET),
+        ("tts_config", TTS_UNSET),
+    ):
+        if agent[name] is not None:
+            agent[name] = {**agent[name], **unset}
+    for tool in (agent["llm_config"] or {}).get("tools", ()):
+        if "server" in tool:
+            tool["server"] = {**tool["server"], "secret_set": False}
+    plan = (agent["analysis_plan"] or {}).get("structured_data_plan")
+    if plan is not None:
+        agent["analysis_plan"] = {
+            **agent["analysis_plan"],
+            "structured_data_plan": {**plan, "template_id": None},
+        }
+    return agent
 
 
 @pytest.fixture
@@ -32,11 +57,21 @@ def test_a_release_1_database_is_served_intact_by_this_release(release_1_copy):
 
     with LiveServer(release_1_copy) as server:
         listed = requests.get(f"{server.url}/agents", timeout=10).json()["agents"]
-        assert listed == [entry["agent"] for entry in expected]
+        assert listed == [with_new_fields(entry["agent"]) for entry in expected]
+        etags = {}
         for entry in expected:
             response = requests.get(f"{server.url}/agents/{entry['agent']['id']}", timeout=10)
-            assert response.json() == {"agent": entry["agent"]}
-            assert response.headers["ETag"] == entry["etag"]
+            assert response.json() == {"agent": with_new_fields(entry["agent"])}
+            assert response.headers["ETag"] != entry["etag"]
+            etags[entry["agent"]["id"]] = response.headers["ETag"]
+        # In the order a new agent shows its fields.
+        fresh = requests.post(f"{server.url}/agents", json={"name": "New"}, timeout=10).json()
+        assert all(list(agent) == list(fresh["agent"]) for agent in listed)
+        # A patch that changes nothing finds nothing changed.
+        for agent in listed:
+            unchanged = requests.patch(f"{server.url}/agents/{agent['id']}", json={}, timeout=10)
+            assert unchanged.json()["agent"]["updated_at"] == agent["updated_at"]
+            assert unchanged.headers["ETag"] == etags[agent["id"]]
 
         full = next(
             entry for entry in expected if entry["agent"]["name"] == "Customer Support Agent"
@@ -44,12 +79,12 @@ def test_a_release_1_database_is_served_intact_by_this_release(release_1_copy):
         patched = requests.patch(
             f"{server.url}/agents/{full['agent']['id']}",
             json={"first_message": "Hoi!"},
-            headers={"If-Match": full["etag"]},
+            headers={"If-Match": etags[full["agent"]["id"]]},
             timeout=10,
         )
         assert patched.status_code == 200, patched.text
         agent = patched.json()["agent"]
-        assert agent["llm_config"]["tools"] == full["agent"]["llm_config"]["tools"]
+        assert agent["llm_config"]["tools"] == with_new_fields(full["agent"])["llm_config"]["tools"]
         assert agent["webhook_secret_set"] is True
 
     with sqlite3.connect(release_1_copy) as connection:
@@ -77,7 +112,7 @@ def test_a_later_migration_upgrades_a_release_1_file_once_and_in_order(release_1
         assert connection.execute("PRAGMA user_version").fetchone() == (len(migrations.STEPS),)
         assert connection.execute("SELECT count(*) FROM note").fetchone() == (0,)
     assert client.get("/agents").get_json()["agents"] == [
-        entry["agent"] for entry in RELEASE_1_AGENTS["agents"]
+        with_new_fields(entry["agent"]) for entry in RELEASE_1_AGENTS["agents"]
     ]
 
 
@@ -86,7 +121,7 @@ def test_the_migrations_build_exactly_the_tables_the_models_describe(tmp_path):
     migrated.prepare(migrations.migrate)
     modelled = models.Store(SqliteEngine(str(tmp_path / "modelled.db")))
     with modelled.activated(), models.db.connection_context():
-        models.db.create_tables((*models.TABLES, *state.TABLES))
+        models.db.create_tables((*models.TABLES, *state.TABLES, ratelimit.RateLimitWindow))
 
     def schema(name):
         with sqlite3.connect(tmp_path / name) as connection:
