@@ -18,7 +18,7 @@ from errors import ApiError
 from models import BaseModel, db, write_transaction
 
 HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
-WINDOW_NAMES = {1: "second", 60: "minute", 3600: "hour"}
+WINDOW_NAMES = {1: "a second", 60: "a minute", 3600: "an hour"}
 
 
 class RateLimitWindow(BaseModel):
@@ -85,7 +85,7 @@ def _count():
         raise ApiError(
             429,
             "rate_limited",
-            f"Too many requests: the limit is {limit} a {WINDOW_NAMES[window]} per API key; "
+            f"Too many requests: the limit is {limit} {WINDOW_NAMES[window]} per API key; "
             f"retry after {retry_after} seconds.",
             {**g.rate_limit, "Retry-After": str(retry_after)},
             extra={"retry_after": retry_after},
