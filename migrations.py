@@ -93,28 +93,42 @@ def _with_fields(document, additions):
     return result
 
 
+def _with_platform_fields(text):
+    """A stored agent's JSON, and its ETag, with the platform's new fields at their defaults."""
+    agent = _with_fields(json.loads(text), PLATFORM_FIELDS[None])
+    for name in ("stt_config", "llm_config", "tts_config"):
+        agent[name] = _with_fields(agent.get(name), PLATFORM_FIELDS[name])
+    for tool in (agent.get("llm_config") or {}).get("tools", ()):
+        if isinstance(tool.get("server"), dict):
+            tool["server"].setdefault("secret_set", False)
+    plan = (agent.get("analysis_plan") or {}).get("structured_data_plan")
+    if isinstance(plan, dict):
+        plan.setdefault("template_id", None)
+    document = json.dumps(agent, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return document, hashlib.blake2b(document.encode(), digest_size=16).hexdigest()
+
+
 def add_platform_fields(database):
-    """Render every stored agent with the platform's new fields at their defaults.
+    """Render every stored agent, and every agent in a test-mode snapshot, with the platform's
+    new fields at their defaults.
 
     Tool servers gain `secret_set: false` (no secret was stored before), structured-data plans
     `template_id: null`. The ETag changes with the representation.
     """
     rows = database.execute_sql('SELECT "namespace", "id", "document" FROM "agent"').fetchall()
     for namespace, agent_id, text in rows:
-        agent = _with_fields(json.loads(text), PLATFORM_FIELDS[None])
-        for name in ("stt_config", "llm_config", "tts_config"):
-            agent[name] = _with_fields(agent.get(name), PLATFORM_FIELDS[name])
-        for tool in (agent.get("llm_config") or {}).get("tools", ()):
-            if isinstance(tool.get("server"), dict):
-                tool["server"].setdefault("secret_set", False)
-        plan = (agent.get("analysis_plan") or {}).get("structured_data_plan")
-        if isinstance(plan, dict):
-            plan.setdefault("template_id", None)
-        document = json.dumps(agent, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-        etag = hashlib.blake2b(document.encode(), digest_size=16).hexdigest()
         database.execute_sql(
             'UPDATE "agent" SET "document" = ?, "etag" = ? WHERE "namespace" = ? AND "id" = ?',
-            (document, etag, namespace, agent_id),
+            (*_with_platform_fields(text), namespace, agent_id),
+        )
+    snapshots = database.execute_sql('SELECT "namespace", "name", "state" FROM "snapshot"')
+    for namespace, name, text in snapshots.fetchall():
+        state = json.loads(text)
+        for row in state.get("agent", ()):
+            row["document"], row["etag"] = _with_platform_fields(row["document"])
+        database.execute_sql(
+            'UPDATE "snapshot" SET "state" = ? WHERE "namespace" = ? AND "name" = ?',
+            (json.dumps(state, ensure_ascii=False, separators=(",", ":")), namespace, name),
         )
 
 

@@ -6,6 +6,7 @@ ETag, and the webhook secrets it was sent. This release serves each of them as t
 plus the fields added since at their defaults (so under a new ETag), as a new agent shows them.
 """
 
+import json
 import shutil
 import sqlite3
 
@@ -142,3 +143,32 @@ def test_a_database_from_a_later_release_is_refused_with_a_clear_message(release
     result = invoke(release_1_copy, "init-db")
     assert result.exit_code == 1
     assert "schema version 7" in result.stderr
+
+
+def test_a_snapshot_saved_before_the_platform_fields_restores_with_them(
+    release_1_copy, monkeypatch
+):
+    # The file as release 1.1.0 left it (schema version 3), with a test-mode snapshot of its
+    # agents written as that release stored them.
+    with monkeypatch.context() as patched:
+        patched.setattr(migrations, "STEPS", migrations.STEPS[:3])
+        SqliteEngine(str(release_1_copy)).prepare(migrations.migrate)
+    with sqlite3.connect(release_1_copy) as connection:
+        connection.row_factory = sqlite3.Row
+        rows = [dict(row) for row in connection.execute("SELECT * FROM agent")]
+        state = {"agent": rows, "idempotency_record": [], "frozen_clock": [], "id_sequence": []}
+        connection.execute(
+            "INSERT INTO snapshot VALUES ('default', 'before', ?, '2026-11-27T10:00:00.000Z')",
+            (json.dumps(state),),
+        )
+
+    client = create_app({"DATABASE_URL": f"sqlite:///{release_1_copy}", "TEST_MODE": True})
+    client = client.test_client()
+    client.delete(f"/agents/{rows[0]['id']}")
+    assert client.post("/_test/snapshots/before/restore").status_code == 200
+
+    restored = client.get("/agents").get_json()["agents"]
+    assert restored == [with_new_fields(entry["agent"]) for entry in RELEASE_1_AGENTS["agents"]]
+    for agent in restored:
+        unchanged = client.patch(f"/agents/{agent['id']}", json={})
+        assert unchanged.get_json()["agent"]["updated_at"] == agent["updated_at"]
