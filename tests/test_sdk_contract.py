@@ -608,3 +608,19 @@ def test_the_rate_limits_429_is_a_rate_limit_error_with_retry_after(tmp_path):
             sdk.list()
     assert 1 <= limited.value.retry_after <= 3600
     assert str(limited.value).startswith("Too many requests: the limit is 2 an hour per API key")
+
+
+def test_without_retries_a_lost_create_answer_is_an_error_though_the_assistant_exists(server, sdk):
+    double_route(
+        server,
+        "POST",
+        "/faults",
+        {"method": "POST", "path": "/api/v1/assistants", "status": 502, "after_commit": True},
+    )
+    once = SdkClient(API_KEY, f"{server.url}/api/v1", max_retries=0)
+
+    with pytest.raises(ApiRequestError) as lost:
+        once.create({"name": "Committed"})
+
+    assert type(lost.value) is ApiRequestError and lost.value.status == 502
+    assert [assistant["name"] for assistant in sdk.list()] == ["Committed"]
