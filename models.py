@@ -1,13 +1,13 @@
-"""Agents in the database: the tables, the stored form of an agent, and every read and write.
+"""Agents in the database: the tables and every read and write.
 
-Each agent row keeps the response-ready JSON of the agent (`document`) beside the few columns
-that are queried, so reads and lists hand stored text straight to the client. Everything is
+Each agent row keeps the response-ready JSON of the agent (`document`, built by stored_form)
+beside the few columns that are queried, so reads and lists hand stored text straight to the
+client. Everything is
 scoped by namespace (test mode's; outside it every agent is in the default one).
 
 The models work on the current Store: the one the request's app, or a command, activated.
 """
 
-import hashlib
 import json
 import threading
 import time
@@ -30,10 +30,17 @@ from peewee import (
 
 import migrations
 from storage import DatabaseUnavailable
+from stored_form import (
+    agent_row,
+    editable_fields,
+    render,
+    search_text,
+    to_json,
+    tool_secrets_text,
+)
 
 DEFAULT_NAMESPACE = "default"
 IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
-READ_ONLY_FIELDS = ("id", "webhook_secret_set", "created_at", "updated_at")
 # How often an update is revised again after other writers changed the agent under it, before
 # it revises and writes under the write lock instead.
 OPTIMISTIC_ATTEMPTS = 3
@@ -212,102 +219,12 @@ class IdempotencyRecord(BaseModel):
 TABLES = (Agent, IdempotencyRecord)
 
 
-def to_json(value):
-    """The one JSON encoding used for stored documents: compact, UTF-8, key order kept."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-
-def etag_of(document):
-    """The entity tag of a stored representation, unquoted as HTTP libraries compare them."""
-    return hashlib.blake2b(document.encode(), digest_size=16).hexdigest()
-
-
 class StoredAgent(NamedTuple):
     """An agent as the routes answer with it: response-ready JSON and the ETag of that JSON."""
 
     id: str
     document: str
     etag: str
-
-
-def _row(namespace, agent_id, fields, created_at, updated_at):
-    """The agent table's columns for an agent with these fields."""
-    document, etag = _render(agent_id, fields, created_at, updated_at)
-    return {
-        "namespace": namespace,
-        "id": agent_id,
-        "created_at": created_at,
-        "updated_at": updated_at,
-        "is_active": fields["is_active"],
-        "search_text": _search_text(fields),
-        "webhook_secret": fields.get("webhook_secret"),
-        "document": document,
-        "etag": etag,
-        "tool_secrets": _tool_secrets_text(fields),
-    }
-
-
-def _tools(fields):
-    return (fields.get("llm_config") or {}).get("tools") or ()
-
-
-def _tool_secrets_text(fields):
-    """The tool_secrets column for these fields: one entry per tool, or None when none has one."""
-    secrets = [(tool.get("server") or {}).get("secret") for tool in _tools(fields)]
-    return to_json(secrets) if any(secret is not None for secret in secrets) else None
-
-
-def _without_secrets(fields):
-    """The fields as responses show them: no secret, only whether each one is set."""
-    public = {key: value for key, value in fields.items() if key != "webhook_secret"}
-    if not any("server" in tool for tool in _tools(fields)):
-        return public
-    tools = []
-    for tool in _tools(fields):
-        if "server" in tool:
-            server = {key: value for key, value in tool["server"].items() if key != "secret"}
-            server["secret_set"] = tool["server"].get("secret") is not None
-            tool = {**tool, "server": server}
-        tools.append(tool)
-    public["llm_config"] = {**public["llm_config"], "tools": tools}
-    return public
-
-
-def _render(agent_id, fields, created_at, updated_at):
-    """The agent as every response shows it: id, the fields, the secret flag, timestamps."""
-    public = _without_secrets(fields)
-    document = to_json(
-        {
-            "id": agent_id,
-            **public,
-            "webhook_secret_set": fields.get("webhook_secret") is not None,
-            "created_at": created_at,
-            "updated_at": updated_at,
-        }
-    )
-    return document, etag_of(document)
-
-
-def _search_text(fields):
-    return "\n".join(filter(None, (fields["name"], fields.get("business_name")))).casefold()
-
-
-def editable_fields(document, webhook_secret, tool_secrets=None):
-    """A stored agent as the writable fields a client could send, secrets included."""
-    fields = json.loads(document)
-    for key in READ_ONLY_FIELDS:
-        fields.pop(key, None)
-    if webhook_secret is not None:
-        fields["webhook_secret"] = webhook_secret
-    secrets = json.loads(tool_secrets) if tool_secrets else []
-    for index, tool in enumerate(_tools(fields)):
-        server = tool.get("server")
-        if server is None:
-            continue
-        server.pop("secret_set", None)
-        if index < len(secrets) and secrets[index] is not None:
-            server["secret"] = secrets[index]
-    return fields
 
 
 # The request paths run the same few statements all day, so they are written out once here
@@ -382,7 +299,7 @@ def create_agent(fields, idempotency_key=None, fingerprint=None, namespace=DEFAU
             if earlier is not None:
                 return earlier, True
         now = store.now(namespace)
-        row = _row(namespace, store.new_id(namespace), fields, now, now)
+        row = agent_row(namespace, store.new_id(namespace), fields, now, now)
         # INSERT_AGENT names the columns in _row's order.
         db.execute_sql(INSERT_AGENT, tuple(row.values()))
         agent_id, document, etag = row["id"], row["document"], row["etag"]
@@ -441,18 +358,18 @@ def _revise_and_write(agent_id, revise, etag_matches, namespace):
     if fields == current:
         return StoredAgent(agent_id, document, etag)
     now = current_store().now(namespace)
-    new_document, new_etag = _render(agent_id, fields, created_at, now)
+    new_document, new_etag = render(agent_id, fields, created_at, now)
     with write_transaction():
         written = db.execute_sql(
             UPDATE_IF_UNCHANGED,
             (
                 now,
                 fields["is_active"],
-                _search_text(fields),
+                search_text(fields),
                 fields.get("webhook_secret"),
                 new_document,
                 new_etag,
-                _tool_secrets_text(fields),
+                tool_secrets_text(fields),
                 namespace,
                 agent_id,
                 etag,
@@ -497,7 +414,7 @@ def insert_agents(agents, namespace=DEFAULT_NAMESPACE):
         agent_id = fields.pop("id", None) or store.new_id(namespace)
         created_at = fields.pop("created_at", None) or store.now(namespace)
         updated_at = fields.pop("updated_at", None) or created_at
-        rows.append(_row(namespace, agent_id, fields, created_at, updated_at))
+        rows.append(agent_row(namespace, agent_id, fields, created_at, updated_at))
     insert_rows(Agent, rows)
     return [StoredAgent(row["id"], row["document"], row["etag"]) for row in rows]
 

@@ -293,4 +293,4 @@ def test_the_wheel_carries_the_shipped_catalog(tmp_path):
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
     assert {"catalog/__init__.py", "catalog/format.py", "catalog/platform.json"} <= names
-    assert {"provider_schemas.py", "tool_schemas.py", "ratelimit.py"} <= names
+    assert {"provider_schemas.py", "tool_schemas.py", "ratelimit.py", "stored_form.py"} <= names
