@@ -69,11 +69,13 @@ def provider_only_errors(kind, names, data, provider):
         if data.get(name) is None or name in provider.settings:
             continue
         takers = known.takers(kind, name)
-        whose = (
-            f"the {_and(takers)} provider{'s' if len(takers) > 1 else ''}"
-            if takers
-            else ("no provider of this catalog")
-        )
+        if not takers:
+            errors[name] = [
+                f"is taken by no provider of this service's catalog; set it to null to use "
+                f"{provider.id}."
+            ]
+            continue
+        whose = f"the {_and(takers)} provider{'s' if len(takers) > 1 else ''}"
         errors[name] = [
             f"is only for {whose}, not {provider.id}; set it to null to use {provider.id}."
         ]

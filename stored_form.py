@@ -80,6 +80,7 @@ def render(agent_id, fields, created_at, updated_at):
 
 
 def search_text(fields):
+    """What `q` searches: the case-folded name and business name."""
     return "\n".join(filter(None, (fields["name"], fields.get("business_name")))).casefold()
 
 

@@ -71,10 +71,6 @@ class Catalog:
         """The provider of that kind and id, or None."""
         return self.providers[kind].get(provider_id)
 
-    def settings(self, kind):
-        """Every provider-only field that some provider of the kind takes."""
-        return frozenset().union(*(p.settings for p in self.providers[kind].values()))
-
     def takers(self, kind, setting):
         """The ids of the kind's providers that take a provider-only field."""
         return [p.id for p in self.providers[kind].values() if setting in p.settings]
@@ -180,6 +176,7 @@ def _read(path, named):
     try:
         checked = CatalogFileSchema().load(document)
     except ValidationError as error:
+        # Imported here: sentences orders messages by the agent schema, which reads the catalog.
         from sentences import validation_message
 
         problems = validation_message(error.messages, getattr(error, "schema", None))

@@ -111,6 +111,20 @@ def test_a_catalogs_settings_decide_which_provider_takes_a_provider_only_field(m
     assert taken.status_code == 201
 
 
+def test_a_provider_only_field_no_provider_of_the_catalog_takes_is_refused(make_app, write):
+    client = make_app(CATALOG=str(write(minimal_catalog()))).test_client()
+    stt_config = {"provider": "acme_stt", "model": "m", "language": "nl", "region": "eu-west"}
+
+    refused = client.post("/assistants", json=acme_agent(stt_config=stt_config))
+
+    assert refused.get_json()["fields"] == {
+        "stt_config.region": [
+            "stt_config.region is taken by no provider of this service's catalog; set it to "
+            "null to use acme_stt."
+        ]
+    }
+
+
 def test_without_settings_a_provider_takes_the_fields_its_platform_schema_lists(make_app, write):
     # The platform's own catalog lists settings for few providers; its schemas say the rest.
     document = minimal_catalog(
