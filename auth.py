@@ -5,11 +5,15 @@ In test mode the /_test routes are guarded too: they can wipe and rewrite every 
 
 import hmac
 
-from flask import current_app, request
+from flask import current_app, g, request
 
 from errors import ApiError
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="agents"'}
+
+
+# The API's two path families: the platform's current name and the reference page's.
+FAMILIES = ("assistants", "agents")
 
 
 def require_api_key():
@@ -17,8 +21,7 @@ def require_api_key():
     keys = current_app.config["API_KEYS"]
     if not keys or not (is_api_path(request.path) or is_test_path(request.path)):
         return
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not _is_known_key(token.strip(), keys):
+    if presented_key() is None:
         raise ApiError(
             401,
             "unauthorized",
@@ -27,10 +30,26 @@ def require_api_key():
         )
 
 
+def presented_key():
+    """The configured API key the request's Bearer token is, or None (also when none are set)."""
+    if "api_key" not in g:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        token = token.strip()
+        known = scheme.lower() == "bearer" and _is_known_key(token, current_app.config["API_KEYS"])
+        g.api_key = token if known else None
+    return g.api_key
+
+
+def api_roots(prefix):
+    """The root path of each API path family under a URL prefix: `/api/v1/assistants`, ..."""
+    return tuple(f"{prefix}/{family}" for family in FAMILIES)
+
+
 def is_api_path(path):
-    """True for the Agents API's own paths, `<prefix>/agents` and below."""
-    root = current_app.config["URL_PREFIX"] + "/agents"
-    return path == root or path.startswith(root + "/")
+    """True for the API's own paths: `<prefix>/assistants`, `<prefix>/agents` and below."""
+    return any(
+        path == root or path.startswith(root + "/") for root in current_app.config["API_ROOTS"]
+    )
 
 
 def is_test_path(path):

@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 from marshmallow import ValidationError
 
+import catalog
 import maintenance
 import migrations
 from config import PATH_SETTINGS, ConfigError, check_bind, exposure_refusal, load_settings
@@ -31,11 +32,13 @@ SERVICE_FOLDER = os.path.dirname(os.path.abspath(__file__))
 
 
 class Service:
-    """What a command works on: the settings and the store they name, built when first asked."""
+    """What a command works on: the settings and the store and catalog they name, built when
+    first asked."""
 
-    def __init__(self, settings=None, store=None):
+    def __init__(self, settings=None, store=None, known=None):
         self._settings = settings
         self._store = store
+        self._catalog = known
 
     @property
     def settings(self):
@@ -52,12 +55,21 @@ class Service:
             self._store = Store(open_engine(self.settings["DATABASE_URL"]))
         return self._store
 
+    @property
+    def catalog(self):
+        if self._catalog is None:
+            try:
+                self._catalog = catalog.load_catalog(self.settings["CATALOG"])
+            except ConfigError as error:
+                raise click.ClickException(str(error)) from None
+        return self._catalog
+
 
 def _service():
     root = click.get_current_context().find_root().obj
     if hasattr(root, "load_app"):  # `flask --app app COMMAND`: the app's settings and store
         app = root.load_app()
-        return Service(app.config, app.extensions["store"])
+        return Service(app.config, app.extensions["store"], app.extensions["catalog"])
     return root
 
 
@@ -111,6 +123,8 @@ def serve_command(bind, workers, threads, allow_unauthenticated, test_mode):
         if bind is not None:
             check_bind(bind, "--bind")
         settings = load_settings(environment)
+        # Said here in one line, rather than by each gunicorn process that would read it.
+        catalog.load_catalog(settings["CATALOG"])
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
     refusal = exposure_refusal(
@@ -204,7 +218,8 @@ def import_command(source, replace, allow_missing_secrets):
     """Store the agents of an export file, all or none, keeping their ids and timestamps."""
     document = _read_json(source)
     try:
-        agents = load_export(document, allow_missing_secrets)
+        with catalog.activated(_service().catalog):
+            agents = load_export(document, allow_missing_secrets)
     except ValidationError as error:
         sentences = all_sentences(error_sentences(error.messages, EXPORT_FILE))
         shown = "\n  ".join(sentences[:20])

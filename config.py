@@ -44,6 +44,20 @@ def file_path(raw):
     return os.path.abspath(raw) if raw.strip() else ""
 
 
+RATE_WINDOWS = {"second": 1, "minute": 60, "hour": 3600}
+_RATE = re.compile(r"^\s*([0-9]+)\s*/\s*(second|minute|hour)\s*$")
+
+
+def rate_limit(raw):
+    """`100/minute` (or `/second`, `/hour`) as (100, 60); empty means no limit (None)."""
+    if not raw.strip():
+        return None
+    match = _RATE.match(raw)
+    if match is None or int(match.group(1)) < 1:
+        raise ValueError("must be COUNT/second, COUNT/minute or COUNT/hour, such as 100/minute")
+    return int(match.group(1)), RATE_WINDOWS[match.group(2)]
+
+
 # name: (default, parser). The README quotes this table.
 SETTINGS = {
     "DATABASE_URL": ("sqlite:///data/agents.db", text),
@@ -60,6 +74,10 @@ SETTINGS = {
     "WORKERS": (0, whole_number),
     "THREADS": (2, whole_number),
     "LOG_LEVEL": ("info", text),
+    # A catalog file (providers, models, voices, settings) in place of the shipped one.
+    "CATALOG": ("", text),
+    # Requests per API key (per client address without keys) in a window; empty: no limit.
+    "RATE_LIMIT": (None, rate_limit),
 }
 
 

@@ -36,21 +36,33 @@ NOT_FLUSHED = (
 
 
 class ApiError(HTTPException):
-    """An HTTP error with the contract's code and a message written for the client."""
+    """An HTTP error with the contract's code and a message written for the client.
 
-    def __init__(self, status, code, message, headers=None):
+    `extra` holds members of the body beyond the shared ones (a 429's `retry_after`).
+    """
+
+    def __init__(self, status, code, message, headers=None, extra=None):
         super().__init__(message)
         self.code = status
         self.error_code = code
         self.headers = headers or {}
+        self.extra = extra or {}
 
 
-def error_response(status, code, message, headers=None, field_messages=None):
-    """The contract's error body; validation errors also list `details` and `fields`."""
-    body = {"error": message, "code": code}
+def error_response(status, code, message, headers=None, field_messages=None, extra=None):
+    """The contract's error body; validation errors also list `param`, `details` and `fields`.
+
+    `type` repeats `code` and `param` names the first failing field: the platform's SDK reads
+    those two into its error's `code` and `param`.
+    """
+    body = {"error": message, "code": code, "type": code}
     if field_messages is not None:
+        first = next(iter(field_messages), "")
+        if first:
+            body["param"] = first
         body["details"] = all_sentences(field_messages)
         body["fields"] = field_messages
+    body.update(extra or {})
     response = Response(json.dumps(body, ensure_ascii=False), status, mimetype="application/json")
     response.headers.extend(headers or {})
     return response
@@ -68,7 +80,9 @@ def validation_error_response(messages, schema=None):
 
 def _http_error(error):
     if isinstance(error, ApiError):
-        return error_response(error.code, error.error_code, error.description, error.headers)
+        return error_response(
+            error.code, error.error_code, error.description, error.headers, extra=error.extra
+        )
     status = error.code or 500
     kept = {
         name: value

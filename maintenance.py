@@ -16,18 +16,24 @@ EXPORT_VERSION = 1
 def export_document(include_secrets=False):
     """Every agent as responses show it, oldest first, in the export file's envelope.
 
-    With `include_secrets` each agent carries its webhook secret too.
+    With `include_secrets` each agent carries its webhook secret too, and each tool server its
+    `secret` beside `secret_set`.
     """
     agents = []
     select = (
-        Agent.select(Agent.document, Agent.webhook_secret)
+        Agent.select(Agent.document, Agent.webhook_secret, Agent.tool_secrets)
         .where(Agent.namespace == "default")
         .order_by(Agent.created_at, Agent.id)
     )
-    for document, secret in select.tuples():
+    for document, secret, tool_secrets in select.tuples():
         agent = json.loads(document)
         if include_secrets and secret is not None:
             agent["webhook_secret"] = secret
+        if include_secrets and tool_secrets is not None:
+            tools = agent["llm_config"]["tools"]
+            for tool, tool_secret in zip(tools, json.loads(tool_secrets), strict=True):
+                if tool_secret is not None:
+                    tool["server"]["secret"] = tool_secret
         agents.append(agent)
     return {
         "format": EXPORT_FORMAT,

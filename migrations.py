@@ -1,9 +1,12 @@
 """The database schema, version by version, and the step that takes a file from each to the next.
 
 Every step is kept as the SQL it ran when its release shipped, not derived from the models, so
-that changing a model can never change what an old file is upgraded from. The file's version is
-SQLite's `user_version`.
+that changing a model can never change what an old file is upgraded from; a step that rewrites
+stored data is a function kept the same way. The file's version is SQLite's `user_version`.
 """
+
+import hashlib
+import json
 
 from storage import DatabaseUnavailable
 
@@ -65,9 +68,95 @@ SIMULATED_CALL_TABLES = (
     'ON "delivery" ("namespace", "call_id")',
 )
 
+# The fields the platform added, as this release renders them: in each object, the new fields
+# with their defaults follow the field named first, so every stored agent shows every field.
+PLATFORM_FIELDS = {
+    None: ("autonomous_silence_handling", {"silence_timeout_seconds": None, "gdpr_mode": False}),
+    "stt_config": (
+        "keyterms",
+        dict.fromkeys(
+            (
+                "tag_audio_events",
+                "include_timestamps",
+                "sample_rate",
+                "languages",
+                "code_switching",
+                "region",
+                "endpointing",
+                "custom_vocabulary",
+                "translation_enabled",
+                "translation_target_languages",
+            )
+        ),
+    ),
+    "llm_config": ("tools", {"voice": None}),
+    "tts_config": ("use_speaker_boost", {"style": None}),
+}
+
+
+def _with_fields(document, additions):
+    if not isinstance(document, dict):
+        return document
+    after, fields = additions
+    result = {}
+    for key, value in document.items():
+        result[key] = value
+        if key == after:
+            result.update({name: value for name, value in fields.items() if name not in document})
+    return result
+
+
+def _with_platform_fields(text):
+    """A stored agent's JSON, and its ETag, with the platform's new fields at their defaults."""
+    agent = _with_fields(json.loads(text), PLATFORM_FIELDS[None])
+    for name in ("stt_config", "llm_config", "tts_config"):
+        agent[name] = _with_fields(agent.get(name), PLATFORM_FIELDS[name])
+    for tool in (agent.get("llm_config") or {}).get("tools", ()):
+        if isinstance(tool.get("server"), dict):
+            tool["server"].setdefault("secret_set", False)
+    plan = (agent.get("analysis_plan") or {}).get("structured_data_plan")
+    if isinstance(plan, dict):
+        plan.setdefault("template_id", None)
+    document = json.dumps(agent, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return document, hashlib.blake2b(document.encode(), digest_size=16).hexdigest()
+
+
+def add_platform_fields(database):
+    """Render every stored agent, and every agent in a test-mode snapshot, with the platform's
+    new fields at their defaults.
+
+    Tool servers gain `secret_set: false` (no secret was stored before), structured-data plans
+    `template_id: null`. The ETag changes with the representation.
+    """
+    rows = database.execute_sql('SELECT "namespace", "id", "document" FROM "agent"').fetchall()
+    for namespace, agent_id, text in rows:
+        database.execute_sql(
+            'UPDATE "agent" SET "document" = ?, "etag" = ? WHERE "namespace" = ? AND "id" = ?',
+            (*_with_platform_fields(text), namespace, agent_id),
+        )
+    snapshots = database.execute_sql('SELECT "namespace", "name", "state" FROM "snapshot"')
+    for namespace, name, text in snapshots.fetchall():
+        state = json.loads(text)
+        for row in state.get("agent", ()):
+            row["document"], row["etag"] = _with_platform_fields(row["document"])
+        database.execute_sql(
+            'UPDATE "snapshot" SET "state" = ? WHERE "namespace" = ? AND "name" = ?',
+            (json.dumps(state, ensure_ascii=False, separators=(",", ":")), namespace, name),
+        )
+
+
+# Release 1.2.0: tool servers' secrets beside the agent's, the new fields in every stored agent,
+# and the rate-limit counts.
+PLATFORM_PARITY = (
+    'ALTER TABLE "agent" ADD COLUMN "tool_secrets" TEXT',
+    add_platform_fields,
+    'CREATE TABLE IF NOT EXISTS "rate_limit_window" ("client" TEXT NOT NULL PRIMARY KEY, '
+    '"window_start" INTEGER NOT NULL, "count" INTEGER NOT NULL)',
+)
+
 # STEPS[n - 1] takes a file from schema version n - 1 to n. Append only: a release that changes
 # what is stored adds a step, and the files of every earlier release still open.
-STEPS = (SCHEMA_1, UNQUOTED_ETAGS, TEST_DOUBLE_TABLES, SIMULATED_CALL_TABLES)
+STEPS = (SCHEMA_1, UNQUOTED_ETAGS, TEST_DOUBLE_TABLES, SIMULATED_CALL_TABLES, PLATFORM_PARITY)
 
 
 class SchemaTooNew(DatabaseUnavailable):
@@ -96,5 +185,8 @@ def migrate(database):
     for number in range(version + 1, latest + 1):
         with database.atomic("IMMEDIATE"):
             for statement in STEPS[number - 1]:
-                database.execute_sql(statement)
+                if callable(statement):
+                    statement(database)
+                else:
+                    database.execute_sql(statement)
             database.execute_sql(f"PRAGMA user_version = {number}")

@@ -1,14 +1,14 @@
-"""Agents in the database: the tables, the stored form of an agent, and every read and write.
+"""Agents in the database: the tables and every read and write.
 
-Each agent row keeps the response-ready JSON of the agent (`document`) beside the few columns
-that are queried, so reads and lists hand stored text straight to the client. Everything is
+Each agent row keeps the response-ready JSON of the agent (`document`, built by stored_form)
+beside the few columns that are queried, so reads and lists hand stored text straight to the
+client. Everything is
 scoped by namespace (test mode's; outside it every agent is in the default one).
 
 The models work on the current store (store.py): the one the request's app, or a command,
 activated.
 """
 
-import hashlib
 import json
 import time
 from typing import NamedTuple
@@ -24,10 +24,17 @@ from peewee import (
 )
 
 from store import current_store, db, write_transaction
+from stored_form import (
+    agent_row,
+    editable_fields,
+    render,
+    search_text,
+    to_json,
+    tool_secrets_text,
+)
 
 DEFAULT_NAMESPACE = "default"
 IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
-READ_ONLY_FIELDS = ("id", "webhook_secret_set", "created_at", "updated_at")
 # How often an update is revised again after other writers changed the agent under it, before
 # it revises and writes under the write lock instead.
 OPTIMISTIC_ATTEMPTS = 3
@@ -80,6 +87,9 @@ class Agent(BaseModel):
     webhook_secret = TextField(null=True)
     document = TextField()
     etag = TextField()
+    # The secrets of the agent's tool servers, by tool (JSON: a list with null where a tool has
+    # none), kept out of the document as the webhook secret is; null when no tool has one.
+    tool_secrets = TextField(null=True)
 
     class Meta:
         primary_key = CompositeKey("namespace", "id")
@@ -106,67 +116,12 @@ class IdempotencyRecord(BaseModel):
 TABLES = (Agent, IdempotencyRecord)
 
 
-def to_json(value):
-    """The one JSON encoding used for stored documents: compact, UTF-8, key order kept."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-
-def etag_of(document):
-    """The entity tag of a stored representation, unquoted as HTTP libraries compare them."""
-    return hashlib.blake2b(document.encode(), digest_size=16).hexdigest()
-
-
 class StoredAgent(NamedTuple):
     """An agent as the routes answer with it: response-ready JSON and the ETag of that JSON."""
 
     id: str
     document: str
     etag: str
-
-
-def _row(namespace, agent_id, fields, created_at, updated_at):
-    """The agent table's columns for an agent with these fields."""
-    document, etag = _render(agent_id, fields, created_at, updated_at)
-    return {
-        "namespace": namespace,
-        "id": agent_id,
-        "created_at": created_at,
-        "updated_at": updated_at,
-        "is_active": fields["is_active"],
-        "search_text": _search_text(fields),
-        "webhook_secret": fields.get("webhook_secret"),
-        "document": document,
-        "etag": etag,
-    }
-
-
-def _render(agent_id, fields, created_at, updated_at):
-    """The agent as every response shows it: id, the fields, the secret flag, timestamps."""
-    public = {key: value for key, value in fields.items() if key != "webhook_secret"}
-    document = to_json(
-        {
-            "id": agent_id,
-            **public,
-            "webhook_secret_set": fields.get("webhook_secret") is not None,
-            "created_at": created_at,
-            "updated_at": updated_at,
-        }
-    )
-    return document, etag_of(document)
-
-
-def _search_text(fields):
-    return "\n".join(filter(None, (fields["name"], fields.get("business_name")))).casefold()
-
-
-def editable_fields(document, webhook_secret):
-    """A stored agent as the writable fields a client could send, secret included."""
-    fields = json.loads(document)
-    for key in READ_ONLY_FIELDS:
-        fields.pop(key, None)
-    if webhook_secret is not None:
-        fields["webhook_secret"] = webhook_secret
-    return fields
 
 
 # The request paths run the same few statements all day, so they are written out once here
@@ -176,15 +131,16 @@ SELECT_DOCUMENTS = 'SELECT "document" FROM "agent" WHERE "namespace" = ?'
 NEWEST_FIRST = ' ORDER BY "created_at" DESC, "id" DESC'
 INSERT_AGENT = (
     'INSERT INTO "agent" ("namespace", "id", "created_at", "updated_at", "is_active", '
-    '"search_text", "webhook_secret", "document", "etag") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'
+    '"search_text", "webhook_secret", "document", "etag", "tool_secrets") '
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 SELECT_EDITABLE = (
-    'SELECT "document", "etag", "created_at", "webhook_secret" FROM "agent" '
+    'SELECT "document", "etag", "created_at", "webhook_secret", "tool_secrets" FROM "agent" '
     'WHERE "namespace" = ? AND "id" = ?'
 )
 UPDATE_IF_UNCHANGED = (
     'UPDATE "agent" SET "updated_at" = ?, "is_active" = ?, "search_text" = ?, '
-    '"webhook_secret" = ?, "document" = ?, "etag" = ? '
+    '"webhook_secret" = ?, "document" = ?, "etag" = ?, "tool_secrets" = ? '
     'WHERE "namespace" = ? AND "id" = ? AND "etag" = ?'
 )
 DELETE_AGENT = 'DELETE FROM "agent" WHERE "namespace" = ? AND "id" = ?'
@@ -240,7 +196,7 @@ def create_agent(fields, idempotency_key=None, fingerprint=None, namespace=DEFAU
             if earlier is not None:
                 return earlier, True
         now = store.now(namespace)
-        row = _row(namespace, store.new_id(namespace), fields, now, now)
+        row = agent_row(namespace, store.new_id(namespace), fields, now, now)
         # INSERT_AGENT names the columns in _row's order.
         db.execute_sql(INSERT_AGENT, tuple(row.values()))
         agent_id, document, etag = row["id"], row["document"], row["etag"]
@@ -293,23 +249,24 @@ def update_agent(agent_id, revise, etag_matches=None, namespace=DEFAULT_NAMESPAC
 def _revise_and_write(agent_id, revise, etag_matches, namespace):
     """The updated agent, or None when another writer changed it after it was read."""
     stored = _checked_agent(agent_id, etag_matches, namespace)
-    document, etag, created_at, webhook_secret = stored
-    current = editable_fields(document, webhook_secret)
+    document, etag, created_at, webhook_secret, tool_secrets = stored
+    current = editable_fields(document, webhook_secret, tool_secrets)
     fields = revise(current)
     if fields == current:
         return StoredAgent(agent_id, document, etag)
     now = current_store().now(namespace)
-    new_document, new_etag = _render(agent_id, fields, created_at, now)
+    new_document, new_etag = render(agent_id, fields, created_at, now)
     with write_transaction():
         written = db.execute_sql(
             UPDATE_IF_UNCHANGED,
             (
                 now,
                 fields["is_active"],
-                _search_text(fields),
+                search_text(fields),
                 fields.get("webhook_secret"),
                 new_document,
                 new_etag,
+                tool_secrets_text(fields),
                 namespace,
                 agent_id,
                 etag,
@@ -354,7 +311,7 @@ def insert_agents(agents, namespace=DEFAULT_NAMESPACE):
         agent_id = fields.pop("id", None) or store.new_id(namespace)
         created_at = fields.pop("created_at", None) or store.now(namespace)
         updated_at = fields.pop("updated_at", None) or created_at
-        rows.append(_row(namespace, agent_id, fields, created_at, updated_at))
+        rows.append(agent_row(namespace, agent_id, fields, created_at, updated_at))
     insert_rows(Agent, rows)
     return [StoredAgent(row["id"], row["document"], row["etag"]) for row in rows]
 

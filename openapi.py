@@ -1,8 +1,9 @@
 """The OpenAPI 3.1 document, built from the app's own routes and the schemas they validate with.
 
 A view's docstring is its operation's summary, and `operation(...)` beside its route says what
-it takes and answers. The errors that every operation of a kind can meet (500, 503, and 401 when
-keys are configured) are added here, so no view lists them.
+it takes and answers. The errors that every operation of a kind can meet (500, 503, 401 when
+keys are configured, 429 when rate limits are on) are added here, so no view lists them.
+Providers are listed as the catalog of the app being documented has them.
 """
 
 import re
@@ -10,7 +11,9 @@ import re
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
+import catalog
 import schemas
+import tool_schemas
 from strict_fields import Bool, Integer, Number
 
 TITLE = "Agents API"
@@ -34,6 +37,20 @@ PATCH = "Patch"
 # <agent_id> and <path:name> in a Flask rule are {agent_id} and {name} in OpenAPI.
 FLASK_VARIABLE = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
+RATE_LIMIT_HEADERS = {
+    "X-RateLimit-Limit": {
+        "description": "Requests allowed in a window.",
+        "schema": {"type": "integer"},
+    },
+    "X-RateLimit-Remaining": {
+        "description": "Requests left in this window.",
+        "schema": {"type": "integer"},
+    },
+    "X-RateLimit-Reset": {
+        "description": "When this window ends, in unix seconds.",
+        "schema": {"type": "integer"},
+    },
+}
 
 
 def operation(
@@ -86,6 +103,11 @@ def header(name, description, schema=None):
 
 def build_spec(app):
     """The whole OpenAPI document of `app` as a dict."""
+    with catalog.activated(app.extensions["catalog"]):
+        return _build_spec(app)
+
+
+def _build_spec(app):
     plugin = MarshmallowPlugin(schema_name_resolver=component_name)
     spec = APISpec(
         title=TITLE,
@@ -100,7 +122,7 @@ def build_spec(app):
     if secured:
         spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     _register(spec, schemas.ErrorSchema)
-    for tool in (schemas.NestedToolSchema, schemas.FlatToolSchema):
+    for tool in (tool_schemas.NestedToolSchema, tool_schemas.FlatToolSchema):
         _register(spec, tool)
     paths = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule):
@@ -231,11 +253,18 @@ def _map_custom_fields(plugin):
     plugin.map_to_openapi_type(Number, "number", None)
 
     def tool_shapes(self, field, **kwargs):
-        if isinstance(field, schemas.Tool):
-            return {"oneOf": [_ref(schemas.NestedToolSchema), _ref(schemas.FlatToolSchema)]}
+        if isinstance(field, tool_schemas.Tool):
+            return {
+                "oneOf": [_ref(tool_schemas.NestedToolSchema), _ref(tool_schemas.FlatToolSchema)]
+            }
         return {}
 
+    def catalog_providers(self, field, **kwargs):
+        kind = field.metadata.get("catalog")
+        return {"enum": list(catalog.current().ids(kind))} if kind else {}
+
     plugin.converter.add_attribute_function(tool_shapes)
+    plugin.converter.add_attribute_function(catalog_providers)
 
 
 def _ref(schema):
@@ -261,8 +290,14 @@ def _operation(spec, app, rule, view, described, secured):
         errors.add(503)
     if secured and getattr(blueprint, "protected", False):
         errors.add(401)
+    limited = app.config["RATE_LIMIT"] is not None and getattr(blueprint, "rate_limited", False)
+    if limited:
+        errors.add(429)
     for code in sorted(errors):
         responses[str(code)] = _error(spec, code)
+    if limited:
+        for response in responses.values():
+            response["headers"] = {**response.get("headers", {}), **RATE_LIMIT_HEADERS}
     result = {
         "summary": (view.__doc__ or "").strip().splitlines()[0],
         "tags": [getattr(blueprint, "tag", rule.endpoint.partition(".")[0])],

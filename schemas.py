@@ -4,12 +4,20 @@ Loading a request body returns plain data with every default filled in; the erro
 are sentence endings that errors.py turns into whole sentences led by the field path.
 """
 
+import copy
 import re
 
 from marshmallow import ValidationError, fields, post_load, validates_schema
 from marshmallow.error_store import merge_errors
 
 from merge_patch import merge_patch
+from provider_schemas import (
+    MESSAGE_ROLES,
+    LlmConfigSchema,
+    SttConfigSchema,
+    TtsConfigSchema,
+    is_realtime,
+)
 from strict_fields import (
     LOWERCASE_UUID_PATTERN,
     TIMESTAMP_PATTERN,
@@ -18,7 +26,6 @@ from strict_fields import (
     Bool,
     Integer,
     JsonObject,
-    Number,
     Object,
     QueryBoolean,
     QueryInteger,
@@ -31,7 +38,6 @@ from strict_fields import (
     http_url,
     item_count,
     json_schema,
-    language_tag,
     length,
     no_duplicates,
     not_blank,
@@ -40,218 +46,15 @@ from strict_fields import (
 )
 
 WEBHOOK_EVENTS = ("assistant-request", "tool-calls", "status-update", "end-of-call-report")
-STT_PROVIDERS = ("deepgram",)
-LLM_PROVIDERS = ("openai", "anthropic", "groq", "mistral", "xai", "xai_realtime")
-GROK_MODELS = (
-    "grok-4-1-fast-non-reasoning",
-    "grok-4-1-fast-reasoning",
-    "grok-4-fast-non-reasoning",
-    "grok-4-fast-reasoning",
-    "grok-code-fast-1",
-    "grok-4-0709",
-    "grok-3-mini",
-    "grok-3",
-)
-TTS_PROVIDERS = ("openai", "elevenlabs", "cartesia", "local")
-ELEVENLABS_MODELS = (
-    "eleven_flash_v2_5",
-    "eleven_v3",
-    "eleven_multilingual_v2",
-    "eleven_turbo_v2_5",
-    "eleven_monolingual_v1",
-)
-ELEVENLABS_ONLY_FIELDS = ("stability", "similarity_boost", "use_speaker_boost")
-MESSAGE_ROLES = ("system", "user", "assistant")
 ANALYSIS_PLACEHOLDERS = ("{{schema}}", "{{transcript}}", "{{ended_reason}}")
 READ_ONLY_FIELDS = ("id", "webhook_secret_set", "created_at", "updated_at")
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
-TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# No range is published for it; an hour of silence is far beyond any call worth keeping open.
+SILENCE_TIMEOUT_SECONDS = (1, 3600)
 
 
 def _optional_text(maximum):
     return Text(allow_none=True, load_default=None, validate=length(maximum=maximum))
-
-
-class MessageSchema(StrictSchema):
-    role = Text(required=True, validate=one_of(MESSAGE_ROLES))
-    content = Text(required=True, validate=length(1, 100_000))
-
-
-class SttConfigSchema(StrictSchema):
-    provider = Text(required=True, validate=one_of(STT_PROVIDERS))
-    model = Text(required=True, validate=length(1, 100))
-    language = Text(required=True, validate=language_tag)
-    keyterms = Array(Text(validate=length(1, 100)), load_default=list, validate=item_count(100))
-
-
-def _tool_parameters(value):
-    json_schema(value)
-    if value.get("type") != "object":
-        raise ValidationError('must be a JSON Schema whose type is "object".')
-
-
-def _tool_name(value):
-    if not TOOL_NAME.match(value):
-        raise ValidationError("must be 1 to 64 letters, digits, underscores or hyphens.")
-
-
-def _default_parameters():
-    return {"type": "object", "properties": {}}
-
-
-class FunctionSchema(StrictSchema):
-    name = Text(required=True, validate=_tool_name)
-    description = Text(validate=length(maximum=1024))
-    parameters = JsonObject(load_default=_default_parameters, validate=_tool_parameters)
-
-
-class ServerSchema(StrictSchema):
-    url = Text(required=True, validate=[length(maximum=2048), http_url])
-
-
-class NestedToolSchema(StrictSchema):
-    """`{"type": "function", "function": {...}, "server": {"url"}, "async": bool}`."""
-
-    type = Text(required=True, validate=one_of(("function",)))
-    function = Object(FunctionSchema, required=True)
-    server = Object(ServerSchema)
-    async_ = Bool(data_key="async", attribute="async")
-
-    @staticmethod
-    def name_path(tool):
-        return (tool.get("function") or {}).get("name"), "function.name"
-
-
-class FlatToolSchema(StrictSchema):
-    """`{"name", "description", "parameters", "url", "async", "async_response"}`."""
-
-    name = Text(required=True, validate=_tool_name)
-    description = Text(required=True, validate=length(maximum=1024))
-    parameters = JsonObject(load_default=_default_parameters, validate=_tool_parameters)
-    url = Text(validate=[length(maximum=2048), http_url])
-    async_ = Bool(data_key="async", attribute="async")
-    async_response = Text(validate=length(maximum=2000))
-
-    @staticmethod
-    def name_path(tool):
-        return tool.get("name"), "name"
-
-
-NESTED_TOOL = NestedToolSchema()
-FLAT_TOOL = FlatToolSchema()
-
-
-def tool_schema_for(value):
-    """Tools come in two shapes; a `type` or `function` member marks the nested one."""
-    return NESTED_TOOL if "type" in value or "function" in value else FLAT_TOOL
-
-
-class Tool(fields.Field):
-    """A function tool in either shape, returned in the shape it was sent."""
-
-    default_error_messages = {"invalid": "must be an object.", "null": "must not be null."}
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, dict):
-            raise self.make_error("invalid")
-        return tool_schema_for(value).load(value)
-
-
-class LlmConfigSchema(StrictSchema):
-    provider = Text(required=True, validate=one_of(LLM_PROVIDERS))
-    model = Text(required=True, validate=length(1, 100))
-    temperature = Number(load_default=0.7, validate=between(0, 2))
-    messages = Array(Object(MessageSchema), load_default=list, validate=item_count(100))
-    tools = Array(Tool(), load_default=list, validate=item_count(128))
-
-    @validates_schema(skip_on_field_errors=False)
-    def _check_model(self, data, **kwargs):
-        if data.get("provider") == "xai" and data.get("model") not in (None, *GROK_MODELS):
-            raise ValidationError(
-                f"must be one of the xai Grok models: {', '.join(GROK_MODELS)}.", "model"
-            )
-
-    @validates_schema(skip_on_field_errors=False)
-    def _check_tool_names_unique(self, data, **kwargs):
-        first_use = {}
-        errors = {}
-        for index, tool in enumerate(data.get("tools") or ()):
-            name, path = tool_schema_for(tool).name_path(tool)
-            if name is None:  # a tool that failed its own checks has no name to compare
-                continue
-            if name in first_use:
-                errors[f"tools.{index}.{path}"] = [
-                    f"must be unique within the agent; {name} is already the name of "
-                    f"llm_config.tools.{first_use[name]}."
-                ]
-            first_use.setdefault(name, index)
-        if errors:
-            raise ValidationError(errors)
-
-
-class TtsConfigSchema(StrictSchema):
-    provider = Text(required=True, validate=one_of(TTS_PROVIDERS))
-    voice_id = Text(required=True, validate=length(1, 200))
-    language = Text(required=True, validate=language_tag)
-    model = Text(allow_none=True, load_default=None, validate=length(1, 100))
-    speed = Number(allow_none=True, load_default=None)
-    stability = Number(allow_none=True, load_default=None, validate=between(0, 1))
-    similarity_boost = Number(allow_none=True, load_default=None, validate=between(0, 1))
-    use_speaker_boost = Bool(allow_none=True, load_default=None)
-
-    @validates_schema(skip_on_field_errors=False)
-    def _check_provider_fields(self, data, **kwargs):
-        provider = data.get("provider")
-        if provider is None:
-            return
-        if provider == "elevenlabs":
-            errors = _elevenlabs_errors(data)
-        else:
-            errors = _other_provider_errors(data, provider)
-        if errors:
-            raise ValidationError(errors)
-
-    @post_load
-    def _default_elevenlabs_model(self, data, **kwargs):
-        if data["provider"] == "elevenlabs" and data["model"] is None:
-            data["model"] = ELEVENLABS_MODELS[0]
-        return data
-
-
-def _elevenlabs_errors(data):
-    errors = {}
-    model = data.get("model")
-    if model is not None and model not in ELEVENLABS_MODELS:
-        errors["model"] = [f"must be one of the elevenlabs models: {', '.join(ELEVENLABS_MODELS)}."]
-    language = data.get("language") or ""
-    english = language.lower() == "en" or language.lower().startswith("en-")
-    if model == "eleven_monolingual_v1" and language and not english:
-        errors["language"] = [
-            "must be en or en-* with eleven_monolingual_v1, which speaks English only."
-        ]
-    speed = data.get("speed")
-    if speed is not None and not 0.5 <= speed <= 2.0:
-        errors["speed"] = ["must be between 0.5 and 2.0 for elevenlabs."]
-    return errors
-
-
-def _other_provider_errors(data, provider):
-    errors = {}
-    for name in ELEVENLABS_ONLY_FIELDS:
-        if data.get(name) is not None:
-            errors[name] = [
-                f"is only for the elevenlabs provider, not {provider}; set it to null to use "
-                f"{provider}."
-            ]
-    model = data.get("model")
-    if model in ELEVENLABS_MODELS:
-        errors["model"] = [
-            f"is an elevenlabs model; set it to null or to a model that {provider} offers."
-        ]
-    speed = data.get("speed")
-    if speed is not None and not 0.25 <= speed <= 4.0:
-        errors["speed"] = [f"must be between 0.25 and 4.0 for {provider}."]
-    return errors
 
 
 def _known_placeholders(value):
@@ -273,9 +76,24 @@ class AnalysisMessageSchema(StrictSchema):
 
 
 class StructuredDataPlanSchema(StrictSchema):
+    """What to extract from a call: a JSON Schema of its own, or a saved template's."""
+
     enabled = Bool(load_default=True)
-    schema = JsonObject(required=True, validate=json_schema)
+    schema = JsonObject(allow_none=True, load_default=None, validate=json_schema)
     messages = Array(Object(AnalysisMessageSchema), load_default=list, validate=item_count(100))
+    template_id = Text(allow_none=True, load_default=None, validate=length(1, 200))
+
+    @validates_schema(skip_on_field_errors=True)
+    def _check_one_source(self, data, **kwargs):
+        has_schema = data.get("schema") is not None
+        has_template = data.get("template_id") is not None
+        if has_schema and has_template:
+            raise ValidationError(
+                "must not be given beside schema; send one of schema and template_id.",
+                "template_id",
+            )
+        if not (has_schema or has_template):
+            raise ValidationError("is required unless template_id is given.", "schema")
 
 
 class AnalysisPlanSchema(StrictSchema):
@@ -296,6 +114,10 @@ class AgentSchema(StrictSchema):
     voicemail_message = _optional_text(2000)
     max_duration_seconds = Integer(load_default=600, validate=between(1, 86_400))
     autonomous_silence_handling = Bool(load_default=False)
+    silence_timeout_seconds = Integer(
+        allow_none=True, load_default=None, validate=between(*SILENCE_TIMEOUT_SECONDS)
+    )
+    gdpr_mode = Bool(load_default=False)
     webhook_url = Text(
         allow_none=True, load_default=None, validate=[length(maximum=2048), http_url]
     )
@@ -313,12 +135,12 @@ class AgentSchema(StrictSchema):
 
     @validates_schema(skip_on_field_errors=False)
     def _check_realtime_has_no_speech_config(self, data, **kwargs):
-        llm_config = data.get("llm_config") or {}
-        if llm_config.get("provider") != "xai_realtime":
+        llm_config = data.get("llm_config")
+        if not is_realtime(llm_config):
             return
         errors = {
             name: [
-                "must be null when llm_config.provider is xai_realtime, which is "
+                f"must be null when llm_config.provider is {llm_config['provider']}, which is "
                 "speech-to-speech and brings its own speech handling."
             ]
             for name in ("stt_config", "tts_config")
@@ -458,28 +280,68 @@ EXPORT_FILE = ExportFileSchema()
 def load_export(document, allow_missing_secrets=False):
     """The agents of an export file, each checked by the same rules as the API, ready to store.
 
-    An agent exported with a webhook secret but without the secret itself is refused unless
-    `allow_missing_secrets`; it is then stored without one.
+    An agent (or tool server) exported with a secret but without the secret itself is refused
+    unless `allow_missing_secrets`; it is then stored without one. Files written before tool
+    servers had secrets carry no `secret_set`, and import as servers without one.
     """
+    document = copy.deepcopy(document)
+    server_flags = _take_server_flags(document)
     loaded = EXPORT_FILE.load(document)
     errors = {}
     agents = []
     for index, agent in enumerate(loaded["agents"]):
-        secret_set = agent.pop("webhook_secret_set")
-        has_secret = "webhook_secret" in agent
-        if secret_set and not has_secret and not allow_missing_secrets:
-            errors[f"agents.{index}.webhook_secret"] = [
-                "is missing though webhook_secret_set is true; export with --include-secrets, "
-                "or import with --allow-missing-secrets to store the agent without one."
-            ]
-        elif has_secret and not secret_set:
-            errors[f"agents.{index}.webhook_secret_set"] = [
-                "must be true when webhook_secret is given."
-            ]
+        errors.update(
+            _secret_errors(
+                f"agents.{index}.webhook_",
+                agent.pop("webhook_secret_set"),
+                "webhook_secret" in agent,
+                allow_missing_secrets,
+            )
+        )
         agents.append(agent)
+    for (index, tool_index), secret_set in server_flags.items():
+        server = agents[index]["llm_config"]["tools"][tool_index]["server"]
+        path = f"agents.{index}.llm_config.tools.{tool_index}.server."
+        if not isinstance(secret_set, bool):
+            errors[f"{path}secret_set"] = ["must be true or false."]
+        else:
+            errors.update(
+                _secret_errors(path, secret_set, "secret" in server, allow_missing_secrets)
+            )
     if errors:
         raise ValidationError(errors)
     return agents
+
+
+def _take_server_flags(document):
+    """Take each tool server's `secret_set` out of an export document, by (agent, tool) index."""
+    flags = {}
+    agents = document.get("agents") if isinstance(document, dict) else None
+    for index, agent in enumerate(agents if isinstance(agents, list) else ()):
+        llm_config = agent.get("llm_config") if isinstance(agent, dict) else None
+        tools = llm_config.get("tools") if isinstance(llm_config, dict) else None
+        for tool_index, tool in enumerate(tools if isinstance(tools, list) else ()):
+            server = tool.get("server") if isinstance(tool, dict) else None
+            if isinstance(server, dict) and "secret_set" in server:
+                flags[index, tool_index] = server.pop("secret_set")
+    return flags
+
+
+def _secret_errors(prefix, secret_set, has_secret, allow_missing_secrets):
+    if secret_set and not has_secret and not allow_missing_secrets:
+        return {
+            f"{prefix}secret": [
+                f"is missing though {prefix.rsplit('.', 1)[-1]}secret_set is true; export with "
+                "--include-secrets, or import with --allow-missing-secrets to store it without one."
+            ]
+        }
+    if has_secret and not secret_set:
+        return {
+            f"{prefix}secret_set": [
+                f"must be true when {prefix.rsplit('.', 1)[-1]}secret is given."
+            ]
+        }
+    return {}
 
 
 class ListQuerySchema(QuerySchema):
@@ -504,6 +366,16 @@ class AgentListSchema(StrictSchema):
     next_cursor = fields.String(required=True, allow_none=True)
 
 
+class AssistantEnvelopeSchema(StrictSchema):
+    assistant = fields.Nested(AgentSchema, required=True)
+
+
+class AssistantListSchema(StrictSchema):
+    assistants = fields.List(fields.Nested(AgentSchema), required=True)
+    has_more = fields.Boolean(required=True)
+    next_cursor = fields.String(required=True, allow_none=True)
+
+
 class SuccessSchema(StrictSchema):
     success = fields.Boolean(required=True)
 
@@ -517,6 +389,16 @@ class ErrorSchema(StrictSchema):
 
     error = fields.String(required=True)
     code = fields.String(required=True)
+    type = fields.String(
+        required=True,
+        metadata={"description": "The same as code, where the platform's SDK reads it."},
+    )
+    param = fields.String(
+        metadata={"description": "The path of the first field that failed; validation errors only."}
+    )
+    retry_after = fields.Integer(
+        metadata={"description": "Seconds until the rate limit lets a request through; 429 only."}
+    )
     details = fields.List(fields.String())
     fields_ = fields.Dict(
         data_key="fields", keys=fields.String(), values=fields.List(fields.String())

@@ -81,7 +81,10 @@ def on_starting(server):
     # another never creates a database of its own: were the file's folder gone at that moment,
     # it would serve a new empty one in its place. (preload_app would build the app too, but
     # before this check of the address.)
-    store = server.app.wsgi().extensions.get("store")
+    try:
+        store = server.app.wsgi().extensions.get("store")
+    except ConfigError as error:  # a catalog file it cannot read
+        raise SystemExit(f"Error: {error}") from None
     if store is not None:  # None for another app served with these settings (bench's floor)
         try:
             store.prepare()

@@ -106,6 +106,10 @@ class _CurrentDatabase(DatabaseProxy):
 db = _CurrentDatabase()
 
 
-def write_transaction():
-    """The current engine's write transaction: it holds the write lock, durable when left."""
-    return _current_store.get().engine.write_transaction()
+def write_transaction(flush=True):
+    """The current engine's write transaction: it holds the write lock, durable when left.
+
+    Without `flush` it is left unflushed, for what a power cut may lose (a rate-limit count);
+    the next flushed write carries it to the disk anyway.
+    """
+    return _current_store.get().engine.write_transaction(flush=flush)

@@ -1,4 +1,9 @@
-"""The Agents resource: list, create, read, update and delete."""
+"""The agents resource: list, create, read, update and delete, under both path families.
+
+`/assistants` is the platform's current name and `/agents` the reference page's; `blueprint`
+builds the same views for each, answering in that family's envelopes (`{"assistant": ...}` or
+`{"agent": ...}`) and naming that family in `Location` and `Link`.
+"""
 
 import base64
 import binascii
@@ -18,17 +23,19 @@ from schemas import (
     AgentEnvelopeSchema,
     AgentListSchema,
     AgentSchema,
+    AssistantEnvelopeSchema,
+    AssistantListSchema,
     ListQuerySchema,
     SuccessSchema,
     load_patched,
 )
 from strict_fields import LOWERCASE_UUID_PATTERN, is_utc_timestamp
 
-bp = Blueprint("agents", __name__)
-bp.tag = "agents"
-bp.uses_database = True
-bp.protected = True
-
+# family: (the member one agent is answered in, its envelope, the list's envelope)
+FAMILIES = {
+    "assistants": ("assistant", AssistantEnvelopeSchema, AssistantListSchema),
+    "agents": ("agent", AgentEnvelopeSchema, AgentListSchema),
+}
 LIST_QUERY = ListQuerySchema()
 UUID_TEXT = re.compile(LOWERCASE_UUID_PATTERN, re.IGNORECASE)
 IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
@@ -48,110 +55,123 @@ IDEMPOTENCY_KEY_HEADER = header(
 )
 
 
-@bp.get("/agents", strict_slashes=False)
-@operation(ok=(200, "The agents.", AgentListSchema, None), query=ListQuerySchema, errors=(400,))
-def list_all():
-    """List agents, newest first; all of them, or one page when `limit` is given."""
-    query = LIST_QUERY.load(request.args.to_dict())
-    limit = query.get("limit")
-    documents = models.list_agents(
-        limit=None if limit is None else limit + 1,
-        after=_decode_cursor(query["cursor"]) if "cursor" in query else None,
-        is_active=query.get("is_active"),
-        query=query.get("q"),
-        namespace=_namespace(),
+def blueprint(family):
+    """The views of one path family, `/<family>` and `/<family>/<id>`."""
+    member, envelope, listing = FAMILIES[family]
+    bp = Blueprint(family, __name__)
+    bp.tag = family
+    bp.uses_database = True
+    bp.protected = True
+    bp.rate_limited = True
+
+    def agent_response(agent, status=200):
+        body = '{"%s":%s}' % (member, agent.document)
+        return json_response(body, status, {"ETag": _quoted(agent.etag)})
+
+    @bp.get(f"/{family}", strict_slashes=False)
+    @operation(ok=(200, "The agents.", listing, None), query=ListQuerySchema, errors=(400,))
+    def list_all():
+        """List agents, newest first; all of them, or one page when `limit` is given."""
+        query = LIST_QUERY.load(request.args.to_dict())
+        limit = query.get("limit")
+        documents = models.list_agents(
+            limit=None if limit is None else limit + 1,
+            after=_decode_cursor(query["cursor"]) if "cursor" in query else None,
+            is_active=query.get("is_active"),
+            query=query.get("q"),
+            namespace=_namespace(),
+        )
+        has_more = limit is not None and len(documents) > limit
+        page = documents[:limit]
+        next_cursor = _encode_cursor(page[-1]) if has_more else None
+        body = '{"%s":[%s],"has_more":%s,"next_cursor":%s}' % (
+            family,
+            ",".join(page),
+            "true" if has_more else "false",
+            json.dumps(next_cursor),
+        )
+        headers = None
+        if has_more:
+            next_page = url_for(
+                f"{family}.list_all", **{**request.args.to_dict(), "cursor": next_cursor}
+            )
+            headers = {"Link": f'<{next_page}>; rel="next"'}
+        return json_response(body, headers=headers)
+
+    @bp.post(f"/{family}", strict_slashes=False)
+    @operation(
+        ok=(201, "The new agent.", envelope, {**ETAG, **LOCATION}),
+        body=AgentSchema,
+        headers=[IDEMPOTENCY_KEY_HEADER],
+        errors=(409, *BODY_ERRORS),
     )
-    has_more = limit is not None and len(documents) > limit
-    page = documents[:limit]
-    next_cursor = _encode_cursor(page[-1]) if has_more else None
-    body = '{"agents":[%s],"has_more":%s,"next_cursor":%s}' % (
-        ",".join(page),
-        "true" if has_more else "false",
-        json.dumps(next_cursor),
+    def create():
+        """Create an agent."""
+        body = read_json_body()
+        fields = AGENT.load(body)
+        key = _idempotency_key()
+        fingerprint = _fingerprint(body) if key else None
+        agent, replayed = models.create_agent(fields, key, fingerprint, namespace=_namespace())
+        response = agent_response(agent, 201)
+        response.headers["Location"] = url_for(f"{family}.get_one", agent_id=agent.id)
+        if replayed:
+            response.headers["Idempotent-Replayed"] = "true"
+        return response
+
+    @bp.get(f"/{family}/<agent_id>", strict_slashes=False)
+    @operation(
+        ok=(200, "The agent.", envelope, ETAG),
+        path_parameters=AGENT_ID,
+        errors=(404,),
+        headers=[header("If-None-Match", "Answer 304 while the ETag still holds.")],
+        not_modified="Not modified: the agent still has the ETag sent in If-None-Match.",
     )
-    headers = {"Link": f'<{_next_page_url(next_cursor)}>; rel="next"'} if has_more else None
-    return json_response(body, headers=headers)
+    def get_one(agent_id):
+        """Get an agent."""
+        agent = models.get_agent(_known_id(agent_id), namespace=_namespace())
+        if request.if_none_match.contains_weak(agent.etag):
+            return json_response(b"", 304, {"ETag": _quoted(agent.etag)})
+        return agent_response(agent)
 
-
-@bp.post("/agents", strict_slashes=False)
-@operation(
-    ok=(201, "The new agent.", AgentEnvelopeSchema, {**ETAG, **LOCATION}),
-    body=AgentSchema,
-    headers=[IDEMPOTENCY_KEY_HEADER],
-    errors=(409, *BODY_ERRORS),
-)
-def create():
-    """Create an agent."""
-    body = read_json_body()
-    fields = AGENT.load(body)
-    key = _idempotency_key()
-    fingerprint = _fingerprint(body) if key else None
-    agent, replayed = models.create_agent(fields, key, fingerprint, namespace=_namespace())
-    response = _agent_response(agent, 201)
-    response.headers["Location"] = url_for("agents.get_one", agent_id=agent.id)
-    if replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return response
-
-
-@bp.get("/agents/<agent_id>", strict_slashes=False)
-@operation(
-    ok=(200, "The agent.", AgentEnvelopeSchema, ETAG),
-    path_parameters=AGENT_ID,
-    errors=(404,),
-    headers=[header("If-None-Match", "Answer 304 while the ETag still holds.")],
-    not_modified="Not modified: the agent still has the ETag sent in If-None-Match.",
-)
-def get_one(agent_id):
-    """Get an agent."""
-    agent = models.get_agent(_known_id(agent_id), namespace=_namespace())
-    if request.if_none_match.contains_weak(agent.etag):
-        return json_response(b"", 304, {"ETag": _quoted(agent.etag)})
-    return _agent_response(agent)
-
-
-@bp.patch("/agents/<agent_id>", strict_slashes=False)
-@operation(
-    ok=(200, "The updated agent.", AgentEnvelopeSchema, ETAG),
-    path_parameters=AGENT_ID,
-    body=AgentSchema,
-    merge_patch=True,
-    headers=[header("If-Match", "Refuse the change if the agent changed since.")],
-    content_types=("application/merge-patch+json", "application/json"),
-    errors=(404, 412, *BODY_ERRORS),
-)
-def update(agent_id):
-    """Update an agent with a JSON merge patch (RFC 7396)."""
-    patch = read_json_body()
-    agent = models.update_agent(
-        _known_id(agent_id),
-        lambda current: load_patched(current, patch),
-        etag_matches=_if_match(),
-        namespace=_namespace(),
+    @bp.patch(f"/{family}/<agent_id>", strict_slashes=False)
+    @operation(
+        ok=(200, "The updated agent.", envelope, ETAG),
+        path_parameters=AGENT_ID,
+        body=AgentSchema,
+        merge_patch=True,
+        headers=[header("If-Match", "Refuse the change if the agent changed since.")],
+        content_types=("application/merge-patch+json", "application/json"),
+        errors=(404, 412, *BODY_ERRORS),
     )
-    return _agent_response(agent)
+    def update(agent_id):
+        """Update an agent with a JSON merge patch (RFC 7396)."""
+        patch = read_json_body()
+        agent = models.update_agent(
+            _known_id(agent_id),
+            lambda current: load_patched(current, patch),
+            etag_matches=_if_match(),
+            namespace=_namespace(),
+        )
+        return agent_response(agent)
 
+    @bp.delete(f"/{family}/<agent_id>", strict_slashes=False)
+    @operation(
+        ok=(200, "The agent is gone.", SuccessSchema, None),
+        path_parameters=AGENT_ID,
+        headers=[header("If-Match", "Refuse the delete if the agent changed since.")],
+        errors=(404, 412),
+    )
+    def delete(agent_id):
+        """Delete an agent."""
+        models.delete_agent(_known_id(agent_id), etag_matches=_if_match(), namespace=_namespace())
+        return json_response('{"success":true}')
 
-@bp.delete("/agents/<agent_id>", strict_slashes=False)
-@operation(
-    ok=(200, "The agent is gone.", SuccessSchema, None),
-    path_parameters=AGENT_ID,
-    headers=[header("If-Match", "Refuse the delete if the agent changed since.")],
-    errors=(404, 412),
-)
-def delete(agent_id):
-    """Delete an agent."""
-    models.delete_agent(_known_id(agent_id), etag_matches=_if_match(), namespace=_namespace())
-    return json_response('{"success":true}')
+    return bp
 
 
 def _namespace():
     """Set by test mode from X-Agents-Namespace; otherwise every agent is in the default one."""
     return g.get("namespace", models.DEFAULT_NAMESPACE)
-
-
-def _agent_response(agent, status=200):
-    return json_response('{"agent":%s}' % agent.document, status, {"ETag": _quoted(agent.etag)})
 
 
 def _quoted(etag):
@@ -199,7 +219,3 @@ def _decode_cursor(cursor):
     if not (UUID_TEXT.match(agent_id) and is_utc_timestamp(created_at)):
         raise ValidationError({"cursor": ["is not a cursor this service issued."]})
     return created_at, agent_id
-
-
-def _next_page_url(next_cursor):
-    return url_for("agents.list_all", **{**request.args.to_dict(), "cursor": next_cursor})

@@ -8,7 +8,9 @@ configured URL names through the same few members:
     prepare(migrate)        create what is missing, then run `migrate(database)`, one process
                             at a time
     open()                  give the calling thread a usable connection, before each request
-    write_transaction()     a transaction that holds the write lock and is durable once left
+    write_transaction(flush=True)
+                            a transaction that holds the write lock and is durable once left
+                            (with flush=False it may be lost to a power cut: a counter's)
     is_ready(version)       whether the database answers, can be written and is at `version`
     unavailability(error)   why `error` means the storage is unavailable, or None if it does not
 """

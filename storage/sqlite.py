@@ -110,9 +110,9 @@ class SqliteEngine:
         return FileIdentity(status.st_dev, status.st_ino, os.access(self.path, os.W_OK))
 
     @contextmanager
-    def write_transaction(self):
+    def write_transaction(self, flush=True):
         """A transaction that takes SQLite's write lock up front, so it never fails half-way,
-        and is on the disk when the block is left.
+        and is on the disk when the block is left (unless not asked to `flush`).
 
         Writers first queue on the lock file beside the database. SQLite makes a writer that
         finds the database locked sleep and retry (1, 2, 5, 10 ms and longer), so workers writing
@@ -137,7 +137,7 @@ class SqliteEngine:
         except OSError as error:  # the lock file: its folder gone, read-only or full
             raise DatabaseUnavailable(f"cannot take the write lock: {_reason(error)}") from error
         # A test double needs no power-cut durability, and its callers' suites wait on every write.
-        if self.durable:
+        if self.durable and flush:
             self._flush_to_disk()
 
     def _flush_to_disk(self):

@@ -28,7 +28,8 @@ from testdouble.schemas import (
 
 REDACTED = "[redacted]"
 # A secret in a body that is not valid JSON: the quoted value, or all that follows if unclosed.
-SECRET_IN_TEXT = re.compile(r'("webhook_secret"\s*:\s*)"(?:[^"\\]|\\.?)*"?')
+# Any member named like a secret counts: in broken JSON there is no telling which object it is in.
+SECRET_IN_TEXT = re.compile(r'("(?:webhook_)?secret"\s*:\s*)"(?:[^"\\]|\\.?)*"?')
 # Which process answered: lets a test show that one worker sees what another one stored.
 WORKER_HEADER = "X-Agents-Worker"
 FIXTURES = FixturesSchema()
@@ -115,16 +116,23 @@ def _recorded_body():
         return SECRET_IN_TEXT.sub(rf'\1"{REDACTED}"', raw.decode("utf-8", "replace"))
 
 
-def redact_secrets(value):
-    """The JSON value with every non-null `webhook_secret`, at any depth, replaced."""
+def redact_secrets(value, parent=None):
+    """The JSON value with every non-null `webhook_secret`, and a tool server's `secret`, at any
+    depth, replaced."""
     if isinstance(value, dict):
         return {
-            key: REDACTED if key == "webhook_secret" and item is not None else redact_secrets(item)
+            key: REDACTED
+            if _is_secret(parent, key) and item is not None
+            else redact_secrets(item, key)
             for key, item in value.items()
         }
     if isinstance(value, list):
-        return [redact_secrets(item) for item in value]
+        return [redact_secrets(item, parent) for item in value]
     return value
+
+
+def _is_secret(parent, key):
+    return key == "webhook_secret" or (parent == "server" and key == "secret")
 
 
 def read_fixtures_file(path):

@@ -98,7 +98,7 @@ def clear_requests():
 @operation(ok=(201, "The fault.", FaultEnvelopeSchema, None), body=FaultSchema, errors=BODY_ERRORS)
 def add_fault():
     """Make the next matching API requests fail."""
-    schema = FaultSchema(api_root=current_app.config["URL_PREFIX"] + "/agents")
+    schema = FaultSchema(api_roots=current_app.config["API_ROOTS"])
     fault = state.add_fault(schema.load(read_json_body()), g.namespace)
     return jsonify(fault=fault), 201
 

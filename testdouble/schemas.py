@@ -50,7 +50,7 @@ def _path_pattern(value):
     rest = value.replace("{id}", "")
     if not value.startswith("/") or any(mark in rest for mark in "{}?#"):
         raise ValidationError(
-            "must be a path such as /agents or /agents/{id}, without a query string."
+            "must be a path such as /assistants or /agents/{id}, without a query string."
         )
 
 
@@ -114,16 +114,18 @@ class FaultSchema(StrictSchema):
         },
     )
 
-    def __init__(self, api_root="/agents", **kwargs):
+    def __init__(self, api_roots=("/assistants", "/agents"), **kwargs):
         super().__init__(**kwargs)
-        self.api_root = api_root
+        self.api_roots = api_roots
 
     @validates("path")
     def _check_api_path(self, value, **kwargs):
         path = value.rstrip("/")
-        if path != self.api_root and not path.startswith(self.api_root + "/"):
+        if not any(path == root or path.startswith(root + "/") for root in self.api_roots):
+            roots = " or ".join(self.api_roots)
             raise ValidationError(
-                f"must be a path of the API, such as {self.api_root} or {self.api_root}/{{id}}."
+                f"must be a path of the API, {roots} or below, as the client sends it "
+                f"(such as {self.api_roots[0]}/{{id}})."
             )
 
     @post_load
@@ -160,7 +162,7 @@ class JournalEntrySchema(StrictSchema):
         allow_none=True,
         metadata={
             "description": "Parsed JSON, else the raw text, null when empty; webhook_secret "
-            "redacted.",
+            "and a tool server's secret redacted.",
         },
     )
     status = fields.Integer(required=True)

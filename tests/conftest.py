@@ -34,6 +34,26 @@ VALID_AGENT = {
 }
 
 
+# What each config shows of the fields the platform added when they are not set (API.md 1:
+# every field, unset ones as null).
+STT_UNSET = dict.fromkeys(
+    (
+        "tag_audio_events",
+        "include_timestamps",
+        "sample_rate",
+        "languages",
+        "code_switching",
+        "region",
+        "endpointing",
+        "custom_vocabulary",
+        "translation_enabled",
+        "translation_target_languages",
+    )
+)
+LLM_UNSET = {"voice": None}
+TTS_UNSET = {"style": None}
+
+
 def url_of(agent):
     return f"/agents/{agent['id']}"
 

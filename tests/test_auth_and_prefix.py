@@ -199,7 +199,11 @@ def test_with_a_prefix_the_agents_routes_live_under_it(prefixed_client):
     assert prefixed_client.get(url).get_json() == {"agent": agent}
     assert prefixed_client.patch(url, json={"name": "Renamed"}).status_code == 200
     assert prefixed_client.delete(url).get_json() == {"success": True}
-    assert prefixed_client.get(url).get_json() == {"error": "Agent not found.", "code": "not_found"}
+    assert prefixed_client.get(url).get_json() == {
+        "error": "Agent not found.",
+        "code": "not_found",
+        "type": "not_found",
+    }
 
 
 def test_with_a_prefix_the_unprefixed_agents_routes_are_not_found(prefixed_client):

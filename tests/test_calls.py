@@ -216,7 +216,7 @@ def test_an_agent_without_any_url_still_runs_and_the_call_says_nothing_was_deliv
 def test_a_call_for_an_unknown_agent_is_a_404_and_records_nothing(double):
     for agent_id in ("00000000-0000-4000-8000-000000000000", "not-a-uuid"):
         body = simulate(double, agent_id, status=404)
-        assert body == {"error": "Agent not found.", "code": "not_found"}
+        assert body == {"error": "Agent not found.", "code": "not_found", "type": "not_found"}
     assert double.get("/_test/calls").get_json() == {"calls": []}
 
 

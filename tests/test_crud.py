@@ -13,7 +13,7 @@ from tests.conftest import VALID_AGENT
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
-NOT_FOUND = {"error": "Agent not found.", "code": "not_found"}
+NOT_FOUND = {"error": "Agent not found.", "code": "not_found", "type": "not_found"}
 
 # Every field of contract section 3 but the write-only webhook_secret, with its default.
 DEFAULTS = {
@@ -25,6 +25,8 @@ DEFAULTS = {
     "voicemail_message": None,
     "max_duration_seconds": 600,
     "autonomous_silence_handling": False,
+    "silence_timeout_seconds": None,
+    "gdpr_mode": False,
     "webhook_url": None,
     "webhook_secret_set": False,
     "webhook_events": [],
@@ -113,9 +115,9 @@ def test_creating_an_agent_answers_201_with_the_agent_envelope_and_its_location(
     agent = body["agent"]
     assert UUID4.match(agent["id"]), agent["id"]
     assert response.headers["Location"] == f"/agents/{agent['id']}"
-    for key in ("name", "business_name", "first_message", "stt_config"):
+    for key in ("name", "business_name", "first_message"):
         assert agent[key] == VALID_AGENT[key]
-    for key in ("llm_config", "tts_config"):
+    for key in ("stt_config", "llm_config", "tts_config"):
         assert {name: agent[key][name] for name in VALID_AGENT[key]} == VALID_AGENT[key]
 
 

@@ -25,6 +25,7 @@ def test_an_unexpected_fault_is_a_500_in_the_error_shape_without_its_cause(fault
     assert response.get_json() == {
         "error": "The server hit an unexpected error.",
         "code": "internal_error",
+        "type": "internal_error",
     }
     body = response.get_data(as_text=True)
     assert "s3cr3t" not in body and "SELECT" not in body and "Traceback" not in body

@@ -19,6 +19,7 @@ UNAVAILABLE = {
     "error": "The database cannot be opened or written right now; nothing was changed. "
     "Try again later.",
     "code": "database_unavailable",
+    "type": "database_unavailable",
 }
 
 

@@ -116,6 +116,7 @@ def test_an_unhandled_error_is_logged_with_its_trace_and_answered_without_it(
     assert response.get_json() == {
         "error": "The server hit an unexpected error.",
         "code": "internal_error",
+        "type": "internal_error",
     }
     [error] = [record for record in log_lines.records() if record["level"] == "ERROR"]
     assert error["request_id"] == "boom-1"

@@ -37,7 +37,7 @@ def test_the_probes_are_documented_and_readiness_can_answer_503(document):
 
 def test_every_operation_on_the_database_documents_503_with_retry_after(document):
     for path, method, operation in operations(document):
-        if path.startswith("/agents"):
+        if path.startswith(("/agents", "/assistants")):
             unavailable = operation["responses"]["503"]
             assert "Retry-After" in unavailable["headers"], (path, method)
 
@@ -66,7 +66,7 @@ def test_with_keys_the_api_operations_need_the_bearer_key_and_the_probes_do_not(
         "bearer": {"type": "http", "scheme": "bearer"}
     }
     for path, method, operation in operations(document):
-        protected = path.startswith("/agents")
+        protected = path.startswith(("/agents", "/assistants"))
         assert ("security" in operation) is protected, (path, method)
         assert ("401" in operation["responses"]) is protected, (path, method)
     assert "secret-key-123" not in client.get("/openapi.json").get_data(as_text=True)

@@ -5,10 +5,10 @@ import time
 
 import pytest
 
-from tests.conftest import VALID_AGENT, current, url_of
+from tests.conftest import LLM_UNSET, STT_UNSET, VALID_AGENT, current, url_of
 
-LLM_CONFIG = {**VALID_AGENT["llm_config"], "tools": []}
-STT_CONFIG = VALID_AGENT["stt_config"]
+LLM_CONFIG = {**VALID_AGENT["llm_config"], "tools": [], **LLM_UNSET}
+STT_CONFIG = {**VALID_AGENT["stt_config"], **STT_UNSET}
 ELEVENLABS = {"provider": "elevenlabs", "voice_id": "Rachel", "language": "nl", "stability": 0.5}
 STRUCTURED_DATA_SCHEMA = {"type": "object", "properties": {"reason": {"type": "string"}}}
 ANALYSIS_PLAN = {
@@ -64,6 +64,7 @@ MERGES = {
                     "enabled": False,
                     "schema": STRUCTURED_DATA_SCHEMA,
                     "messages": [],
+                    "template_id": None,
                 },
                 "min_messages_threshold": 4,
             }

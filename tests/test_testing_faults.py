@@ -35,6 +35,7 @@ def test_a_fault_answers_its_status_in_the_error_shape_and_changes_nothing(doubl
     assert response.get_json() == {
         "error": "Injected fault: 503 for POST /agents.",
         "code": "injected_fault",
+        "type": "injected_fault",
     }
     assert "Retry-After" not in response.headers
     assert agent_count(double) == 0
@@ -74,7 +75,11 @@ def test_error_code_and_retry_after_are_as_given(double):
     )
     response = double.patch("/agents/00000000-0000-4000-8000-000000000000", json={"name": "x"})
     assert response.status_code == 429
-    assert response.get_json() == {"error": "Slow down.", "code": "rate_limited"}
+    assert response.get_json() == {
+        "error": "Slow down.",
+        "code": "rate_limited",
+        "type": "rate_limited",
+    }
     assert response.headers["Retry-After"] == "7"
 
 
@@ -169,7 +174,8 @@ def test_with_a_url_prefix_faults_name_the_prefixed_path(make_app):
     client = make_app(TEST_MODE=True, URL_PREFIX="/api/v1").test_client()
     refused = client.post("/_test/faults", json={"method": "GET", "path": "/agents", "status": 500})
     assert refused.get_json()["error"] == (
-        "path must be a path of the API, such as /api/v1/agents or /api/v1/agents/{id}."
+        "path must be a path of the API, /api/v1/assistants or /api/v1/agents or below, as the "
+        "client sends it (such as /api/v1/assistants/{id})."
     )
     add_fault(client, method="GET", path="/api/v1/agents", status=500)
     assert client.get("/api/v1/agents").status_code == 500
@@ -186,11 +192,12 @@ def test_with_a_url_prefix_faults_name_the_prefixed_path(make_app):
         ({"method": "GET", "status": 500}, "path is required."),
         (
             {"method": "GET", "path": "/healthz", "status": 500},
-            "path must be a path of the API, such as /agents or /agents/{id}.",
+            "path must be a path of the API, /assistants or /agents or below, as the client "
+            "sends it (such as /assistants/{id}).",
         ),
         (
             {"method": "GET", "path": "/agents/{name}", "status": 500},
-            "path must be a path such as /agents or /agents/{id}, without a query string.",
+            "path must be a path such as /assistants or /agents/{id}, without a query string.",
         ),
         ({"method": "GET", "path": "/agents"}, "status is required."),
         (

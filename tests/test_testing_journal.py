@@ -133,11 +133,11 @@ def test_journal_filters_by_method_and_by_path_with_an_id_placeholder(double):
         ({"method": "get"}, "method must be one of: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS."),
         (
             {"path": "agents"},
-            "path must be a path such as /agents or /agents/{id}, without a query string.",
+            "path must be a path such as /assistants or /agents/{id}, without a query string.",
         ),
         (
             {"path": "/agents?x=1"},
-            "path must be a path such as /agents or /agents/{id}, without a query string.",
+            "path must be a path such as /assistants or /agents/{id}, without a query string.",
         ),
         ({"status": "200"}, "status is not a known query parameter."),
     ],

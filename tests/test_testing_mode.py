@@ -30,7 +30,11 @@ TEST_ROUTES = [
 def test_without_test_mode_every_test_route_is_not_found_in_the_error_shape(client, method, path):
     response = getattr(client, method)(path, json={})
     assert response.status_code == 404
-    assert response.get_json() == {"error": f"No route matches {path}.", "code": "not_found"}
+    assert response.get_json() == {
+        "error": f"No route matches {path}.",
+        "code": "not_found",
+        "type": "not_found",
+    }
 
 
 def test_without_test_mode_the_namespace_header_is_ignored(client):
@@ -123,6 +127,8 @@ def test_an_invalid_namespace_is_a_validation_error_naming_the_header(in_namespa
     assert response.get_json() == {
         "error": message,
         "code": "validation_error",
+        "type": "validation_error",
+        "param": "X-Agents-Namespace",
         "details": [message],
         "fields": {"X-Agents-Namespace": [message]},
     }
@@ -176,6 +182,9 @@ def test_a_version_1_database_gains_the_test_mode_tables_and_keeps_its_agents(tm
             "fixture_file",
         ):
             connection.execute(f"DROP TABLE {table}")
+        # And what a later release added.
+        connection.execute("DROP TABLE rate_limit_window")
+        connection.execute("ALTER TABLE agent DROP COLUMN tool_secrets")
         connection.execute("PRAGMA user_version = 1")
 
     upgraded = create_app({"DATABASE_URL": f"sqlite:///{path}", "TEST_MODE": True}).test_client()

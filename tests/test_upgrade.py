@@ -1,10 +1,12 @@
-"""Upgrades: files written by earlier releases open, migrate and serve their agents unchanged.
+"""Upgrades: files written by earlier releases open, migrate and serve their agents.
 
 tests/data/agents-schema-v1.db was written by release 1.0.0 (schema version 1) through its HTTP
 API; agents-schema-v1.json beside it holds what that release answered for each agent, with its
-ETag, and the webhook secrets it was sent.
+ETag, and the webhook secrets it was sent. This release serves each of them as that release did,
+plus the fields added since at their defaults (so under a new ETag), as a new agent shows them.
 """
 
+import json
 import shutil
 import sqlite3
 
@@ -13,12 +15,36 @@ import requests
 
 import migrations
 import models
+import ratelimit
 from app import create_app
 from storage.sqlite import SqliteEngine
 from store import Store
 from testdouble import state
+from tests.conftest import LLM_UNSET, STT_UNSET, TTS_UNSET
 from tests.live_server import LiveServer
 from tests.test_cli import RELEASE_1_AGENTS, RELEASE_1_FILE, invoke
+
+
+def with_new_fields(agent):
+    """A release-1 agent as this release shows it: every field added since, unset."""
+    agent = {**agent, "silence_timeout_seconds": None, "gdpr_mode": False}
+    for name, unset in (
+        ("stt_config", STT_UNSET),
+        ("llm_config", LLM_UNSET),
+        ("tts_config", TTS_UNSET),
+    ):
+        if agent[name] is not None:
+            agent[name] = {**agent[name], **unset}
+    for tool in (agent["llm_config"] or {}).get("tools", ()):
+        if "server" in tool:
+            tool["server"] = {**tool["server"], "secret_set": False}
+    plan = (agent["analysis_plan"] or {}).get("structured_data_plan")
+    if plan is not None:
+        agent["analysis_plan"] = {
+            **agent["analysis_plan"],
+            "structured_data_plan": {**plan, "template_id": None},
+        }
+    return agent
 
 
 @pytest.fixture
@@ -33,11 +59,21 @@ def test_a_release_1_database_is_served_intact_by_this_release(release_1_copy):
 
     with LiveServer(release_1_copy) as server:
         listed = requests.get(f"{server.url}/agents", timeout=10).json()["agents"]
-        assert listed == [entry["agent"] for entry in expected]
+        assert listed == [with_new_fields(entry["agent"]) for entry in expected]
+        etags = {}
         for entry in expected:
             response = requests.get(f"{server.url}/agents/{entry['agent']['id']}", timeout=10)
-            assert response.json() == {"agent": entry["agent"]}
-            assert response.headers["ETag"] == entry["etag"]
+            assert response.json() == {"agent": with_new_fields(entry["agent"])}
+            assert response.headers["ETag"] != entry["etag"]
+            etags[entry["agent"]["id"]] = response.headers["ETag"]
+        # In the order a new agent shows its fields.
+        fresh = requests.post(f"{server.url}/agents", json={"name": "New"}, timeout=10).json()
+        assert all(list(agent) == list(fresh["agent"]) for agent in listed)
+        # A patch that changes nothing finds nothing changed.
+        for agent in listed:
+            unchanged = requests.patch(f"{server.url}/agents/{agent['id']}", json={}, timeout=10)
+            assert unchanged.json()["agent"]["updated_at"] == agent["updated_at"]
+            assert unchanged.headers["ETag"] == etags[agent["id"]]
 
         full = next(
             entry for entry in expected if entry["agent"]["name"] == "Customer Support Agent"
@@ -45,12 +81,12 @@ def test_a_release_1_database_is_served_intact_by_this_release(release_1_copy):
         patched = requests.patch(
             f"{server.url}/agents/{full['agent']['id']}",
             json={"first_message": "Hoi!"},
-            headers={"If-Match": full["etag"]},
+            headers={"If-Match": etags[full["agent"]["id"]]},
             timeout=10,
         )
         assert patched.status_code == 200, patched.text
         agent = patched.json()["agent"]
-        assert agent["llm_config"]["tools"] == full["agent"]["llm_config"]["tools"]
+        assert agent["llm_config"]["tools"] == with_new_fields(full["agent"])["llm_config"]["tools"]
         assert agent["webhook_secret_set"] is True
 
     with sqlite3.connect(release_1_copy) as connection:
@@ -78,7 +114,7 @@ def test_a_later_migration_upgrades_a_release_1_file_once_and_in_order(release_1
         assert connection.execute("PRAGMA user_version").fetchone() == (len(migrations.STEPS),)
         assert connection.execute("SELECT count(*) FROM note").fetchone() == (0,)
     assert client.get("/agents").get_json()["agents"] == [
-        entry["agent"] for entry in RELEASE_1_AGENTS["agents"]
+        with_new_fields(entry["agent"]) for entry in RELEASE_1_AGENTS["agents"]
     ]
 
 
@@ -87,7 +123,7 @@ def test_the_migrations_build_exactly_the_tables_the_models_describe(tmp_path):
     migrated.prepare(migrations.migrate)
     modelled = Store(SqliteEngine(str(tmp_path / "modelled.db")))
     with modelled.activated(), models.db.connection_context():
-        models.db.create_tables((*models.TABLES, *state.TABLES))
+        models.db.create_tables((*models.TABLES, *state.TABLES, ratelimit.RateLimitWindow))
 
     def schema(name):
         with sqlite3.connect(tmp_path / name) as connection:
@@ -108,3 +144,32 @@ def test_a_database_from_a_later_release_is_refused_with_a_clear_message(release
     result = invoke(release_1_copy, "init-db")
     assert result.exit_code == 1
     assert "schema version 7" in result.stderr
+
+
+def test_a_snapshot_saved_before_the_platform_fields_restores_with_them(
+    release_1_copy, monkeypatch
+):
+    # The file as release 1.1.0 left it (schema version 3), with a test-mode snapshot of its
+    # agents written as that release stored them.
+    with monkeypatch.context() as patched:
+        patched.setattr(migrations, "STEPS", migrations.STEPS[:3])
+        SqliteEngine(str(release_1_copy)).prepare(migrations.migrate)
+    with sqlite3.connect(release_1_copy) as connection:
+        connection.row_factory = sqlite3.Row
+        rows = [dict(row) for row in connection.execute("SELECT * FROM agent")]
+        state = {"agent": rows, "idempotency_record": [], "frozen_clock": [], "id_sequence": []}
+        connection.execute(
+            "INSERT INTO snapshot VALUES ('default', 'before', ?, '2026-11-27T10:00:00.000Z')",
+            (json.dumps(state),),
+        )
+
+    client = create_app({"DATABASE_URL": f"sqlite:///{release_1_copy}", "TEST_MODE": True})
+    client = client.test_client()
+    client.delete(f"/agents/{rows[0]['id']}")
+    assert client.post("/_test/snapshots/before/restore").status_code == 200
+
+    restored = client.get("/agents").get_json()["agents"]
+    assert restored == [with_new_fields(entry["agent"]) for entry in RELEASE_1_AGENTS["agents"]]
+    for agent in restored:
+        unchanged = client.patch(f"/agents/{agent['id']}", json={})
+        assert unchanged.get_json()["agent"]["updated_at"] == agent["updated_at"]

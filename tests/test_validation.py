@@ -17,7 +17,7 @@ import pytest
 
 import models
 from app import create_app
-from tests.conftest import VALID_AGENT
+from tests.conftest import LLM_UNSET, STT_UNSET, TTS_UNSET, VALID_AGENT
 
 # The contract's lists, written out here rather than imported, so the tests check the service.
 GROK_MODELS = [
@@ -37,6 +37,21 @@ ELEVENLABS_MODELS = [
     "eleven_turbo_v2_5",
     "eleven_monolingual_v1",
 ]
+# The shipped catalog's lists: the reference page's, and the platform's added since.
+XAI_MODELS = ["grok-4.3", *GROK_MODELS]
+ELEVENLABS_CATALOG_MODELS = [
+    "eleven_flash_v2_5",
+    "eleven_v4_turbo",
+    "eleven_v4",
+    "eleven_v3",
+    "eleven_multilingual_v2",
+    "eleven_turbo_v2_5",
+    "eleven_monolingual_v1",
+]
+STT_PROVIDERS = "must be one of: deepgram, elevenlabs, gladia, mistral, google."
+TTS_PROVIDERS = (
+    "must be one of: elevenlabs, inworld, openai, cartesia, local, google, xai, voicedock."
+)
 OTHER_TTS_PROVIDERS = ["openai", "cartesia", "local"]
 WEBHOOK_EVENTS = ["assistant-request", "tool-calls", "status-update", "end-of-call-report"]
 ORDER_PARAMETERS = {
@@ -54,7 +69,10 @@ EXTRACTION_SCHEMA = {
 NAME_PATTERN = "must be 1 to 64 letters, digits, underscores or hyphens."
 EVENT_CHOICES = "must be one of: assistant-request, tool-calls, status-update, end-of-call-report."
 ROLE_CHOICES = "must be one of: system, user, assistant."
-LLM_PROVIDERS = "must be one of: openai, anthropic, groq, mistral, xai, xai_realtime."
+LLM_PROVIDERS = (
+    "must be one of: openai, anthropic, groq, mistral, xai, xai_realtime, google, "
+    "google_realtime, openai_live."
+)
 LANGUAGE_TAG = "must be a BCP 47 language tag such as nl, en, en-US or multi."
 HTTP_URL = "must be an absolute http or https URL."
 OBJECT_SCHEMA = 'must be a JSON Schema whose type is "object".'
@@ -351,7 +369,7 @@ STT_REJECTIONS = [
         "an stt provider other than deepgram is rejected",
         agent(stt_config=stt(provider="whisper")),
         "stt_config.provider",
-        "stt_config.provider must be one of: deepgram.",
+        f"stt_config.provider {STT_PROVIDERS}",
     ),
     *[
         reject(
@@ -431,7 +449,7 @@ LLM_REJECTIONS = [
             f"the xai provider with the model {model} is not a listed grok model",
             agent(llm_config=llm(provider="xai", model=model)),
             "llm_config.model",
-            f"llm_config.model must be one of the xai Grok models: {', '.join(GROK_MODELS)}.",
+            f"llm_config.model must be one of the xai models: {', '.join(XAI_MODELS)}.",
         )
         for model in ["gpt-4o-mini", "grok-2", "GROK-3"]
     ],
@@ -723,7 +741,7 @@ TTS_REJECTIONS = [
         "a tts provider the platform does not offer is rejected",
         agent(tts_config=tts(provider="polly")),
         "tts_config.provider",
-        "tts_config.provider must be one of: openai, elevenlabs, cartesia, local.",
+        f"tts_config.provider {TTS_PROVIDERS}",
     ),
     *[
         reject(
@@ -744,7 +762,8 @@ TTS_REJECTIONS = [
         "an elevenlabs model that elevenlabs does not offer is rejected",
         agent(tts_config=eleven(model="eleven_v2")),
         "tts_config.model",
-        f"tts_config.model must be one of the elevenlabs models: {', '.join(ELEVENLABS_MODELS)}.",
+        "tts_config.model must be one of the elevenlabs models: "
+        f"{', '.join(ELEVENLABS_CATALOG_MODELS)}.",
     ),
     *[
         reject(
@@ -752,7 +771,7 @@ TTS_REJECTIONS = [
             agent(tts_config=eleven(model="eleven_monolingual_v1", language=language)),
             "tts_config.language",
             "tts_config.language must be en or en-* with eleven_monolingual_v1, which speaks "
-            "English only.",
+            "en only.",
         )
         for language in ["nl", "de", "multi", "eng"]
     ],
@@ -836,7 +855,7 @@ ANALYSIS_REJECTIONS = [
         "a structured data plan without a schema is rejected",
         agent(analysis_plan={"structured_data_plan": {"enabled": True}}),
         f"{PLAN}.schema",
-        f"{PLAN}.schema is required.",
+        f"{PLAN}.schema is required unless template_id is given.",
     ),
     reject(
         "a structured data schema that is not an object is rejected",
@@ -1066,6 +1085,8 @@ def test_a_missing_name_gives_the_reference_text_exactly(client):
     assert error_of(client.post("/agents", json={}), 400, "validation_error") == {
         "error": "name is required.",
         "code": "validation_error",
+        "type": "validation_error",
+        "param": "name",
         "details": ["name is required."],
         "fields": {"name": ["name is required."]},
     }
@@ -1076,6 +1097,8 @@ def test_every_problem_is_listed_at_once_exactly_as_in_the_contract_example(clie
     assert error_of(response, 400, "validation_error") == {
         "error": "name is required. llm_config.temperature must be between 0 and 2.",
         "code": "validation_error",
+        "type": "validation_error",
+        "param": "name",
         "details": ["name is required.", "llm_config.temperature must be between 0 and 2."],
         "fields": {
             "name": ["name is required."],
@@ -1392,6 +1415,8 @@ def test_a_minimal_agent_gets_every_field_with_its_default(client):
         "voicemail_message",
         "max_duration_seconds",
         "autonomous_silence_handling",
+        "silence_timeout_seconds",
+        "gdpr_mode",
         "webhook_url",
         "webhook_secret_set",
         "webhook_events",
@@ -1412,6 +1437,8 @@ def test_a_minimal_agent_gets_every_field_with_its_default(client):
         "voicemail_message": None,
         "max_duration_seconds": 600,
         "autonomous_silence_handling": False,
+        "silence_timeout_seconds": None,
+        "gdpr_mode": False,
         "webhook_url": None,
         "webhook_secret_set": False,
         "webhook_events": [],
@@ -1427,6 +1454,7 @@ NO_VOICE_CONTROLS = {
     "stability": None,
     "similarity_boost": None,
     "use_speaker_boost": None,
+    **TTS_UNSET,
 }
 EMPTY_OBJECT_SCHEMA = {"type": "object", "properties": {}}
 
@@ -1437,13 +1465,13 @@ EMPTY_OBJECT_SCHEMA = {"type": "object", "properties": {}}
         pytest.param(
             "stt_config",
             stt(),
-            {**stt(), "keyterms": []},
+            {**stt(), "keyterms": [], **STT_UNSET},
             id="stt_config keyterms default to an empty list",
         ),
         pytest.param(
             "llm_config",
             llm(),
-            {**llm(), "temperature": 0.7, "messages": [], "tools": []},
+            {**llm(), "temperature": 0.7, "messages": [], "tools": [], **LLM_UNSET},
             id="llm_config defaults to temperature 0.7 and no messages or tools",
         ),
         pytest.param(
@@ -1478,6 +1506,7 @@ EMPTY_OBJECT_SCHEMA = {"type": "object", "properties": {}}
                     "enabled": True,
                     "schema": EXTRACTION_SCHEMA,
                     "messages": [],
+                    "template_id": None,
                 },
                 "min_messages_threshold": 2,
             },
@@ -1496,6 +1525,7 @@ EMPTY_OBJECT_SCHEMA = {"type": "object", "properties": {}}
                         "function": {"name": "ping", "parameters": EMPTY_OBJECT_SCHEMA},
                     }
                 ],
+                **LLM_UNSET,
             },
             id="nested tool parameters default to an empty object schema",
         ),
@@ -1509,6 +1539,7 @@ EMPTY_OBJECT_SCHEMA = {"type": "object", "properties": {}}
                 "tools": [
                     {"name": "ping", "description": "Ping.", "parameters": EMPTY_OBJECT_SCHEMA}
                 ],
+                **LLM_UNSET,
             },
             id="flat tool parameters default to an empty object schema",
         ),
@@ -1706,9 +1737,9 @@ ACCEPTED_EDGES = [
         accept(
             f"a {shape} tool url {url} is accepted",
             with_tools(tool_with_url(url)),
-            "llm_config.tools",
+            f"llm_config.tools.0.{url_at}",
         )
-        for shape, *_, tool_with_url in SHAPES
+        for shape, _, _, url_at, tool_with_url in SHAPES
         for url in ["https://api.acme.com/tools/lookup", "http://localhost:9000/tool"]
     ],
     accept(
@@ -1871,8 +1902,12 @@ TOOL_SHAPES = [
 def test_a_tool_is_returned_exactly_in_the_shape_it_was_sent(client, tool):
     created = expect_created(client, with_tools(tool))
     fetched = client.get(f"/agents/{created['id']}").get_json()["agent"]
-    assert created["llm_config"]["tools"] == [tool]
-    assert fetched["llm_config"]["tools"] == [tool]
+    # A server says whether it has a secret; none was sent.
+    shown = (
+        merged(tool, server={**tool["server"], "secret_set": False}) if "server" in tool else tool
+    )
+    assert created["llm_config"]["tools"] == [shown]
+    assert fetched["llm_config"]["tools"] == [shown]
 
 
 @pytest.mark.parametrize(

@@ -72,6 +72,7 @@ def test_a_member_sent_twice_in_one_object_is_refused_not_silently_overwritten(c
     assert response.get_json() == {
         "error": f'The request body has the member "{member}" twice in one object.',
         "code": "invalid_json",
+        "type": "invalid_json",
     }
     assert client.get("/agents").get_json()["agents"] == []
 

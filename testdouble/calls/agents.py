@@ -5,11 +5,11 @@ rest of the call with another stored one (with overrides) or a transient one; th
 it follow the resolved agent. Deliveries only ever go to URLs stored on the agents involved.
 """
 
-import copy
 import json
 from typing import NamedTuple
 
-from models import DEFAULT_NAMESPACE, Agent, AgentNotFound, editable_fields
+from models import DEFAULT_NAMESPACE, Agent, AgentNotFound
+from stored_form import editable_fields, render
 
 
 class CallAgent(NamedTuple):
@@ -34,8 +34,8 @@ def stored(agent_id, namespace=DEFAULT_NAMESPACE):
     if row is None:
         raise AgentNotFound(agent_id)
     return CallAgent(
-        _without_tool_secrets(json.loads(row.document)),
-        editable_fields(row.document, row.webhook_secret),
+        json.loads(row.document),
+        editable_fields(row.document, row.webhook_secret, row.tool_secrets),
         row.id,
     )
 
@@ -57,25 +57,7 @@ def overridden(agent, fields):
 
 def _public(agent_id, fields, created_at, updated_at):
     """The agent as a response would show it: ordered like a stored one, secrets left out."""
-    # A copy: taking the tool secrets out of it must leave them in the fields that sign.
-    shown = copy.deepcopy({key: value for key, value in fields.items() if key != "webhook_secret"})
-    return _without_tool_secrets(
-        {
-            "id": agent_id,
-            **shown,
-            "webhook_secret_set": fields.get("webhook_secret") is not None,
-            "created_at": created_at,
-            "updated_at": updated_at,
-        }
-    )
-
-
-def _without_tool_secrets(agent):
-    for tool in _tools(agent):
-        server = tool.get("server")
-        if isinstance(server, dict):
-            server.pop("secret", None)
-    return agent
+    return json.loads(render(agent_id, fields, created_at, updated_at)[0])
 
 
 def _tools(agent):

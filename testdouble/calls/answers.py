@@ -10,9 +10,10 @@ from typing import Any, NamedTuple
 
 from marshmallow import ValidationError
 
-from models import AgentNotFound, to_json
+from models import AgentNotFound
 from schemas import AGENT
 from sentences import validation_message
+from stored_form import to_json
 from strict_json import parse_json
 from testdouble.calls import agents
 

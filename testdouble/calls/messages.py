@@ -9,7 +9,7 @@ import hashlib
 import uuid
 from datetime import UTC, datetime
 
-from models import to_json
+from stored_form import to_json
 
 PHONE_CALL_NUMBER = "+12025550100"  # a number of the 555-01xx range kept for fiction
 CUSTOMER_NUMBER = "+12025550143"

@@ -4,7 +4,7 @@ with, for the OpenAPI document.
 
 from marshmallow import ValidationError, fields, post_load, validates_schema
 
-from schemas import TOOL_NAME, WEBHOOK_EVENTS
+from schemas import WEBHOOK_EVENTS
 from strict_fields import (
     Array,
     Bool,
@@ -19,6 +19,7 @@ from strict_fields import (
     one_of,
 )
 from testdouble.calls.bounds import MAX_FAULT_DELAY_MS, MAX_SCRIPT_STEPS
+from tool_schemas import TOOL_NAME
 
 CALL_TYPES = ("inbound_phone_call", "outbound_phone_call", "web_call")
 SPEAKERS = ("user", "assistant")

@@ -27,7 +27,7 @@ class AgentsApi:
 
     `headers` are the ones every request of the client must carry: the namespace and, for a
     shared server with keys, the API key. Paths given to helpers are the API's own (`/agents`,
-    `/agents/{id}`), without the URL prefix.
+    `/assistants/{id}`, ...), without the URL prefix.
     """
 
     def __init__(self, url, namespace="default", api_key=None):
