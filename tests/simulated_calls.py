@@ -1,11 +1,9 @@
 """What the tests of simulated calls share: agents whose URLs point at a local receiver, a call
 through the test client, and the platform's signature computed without the service's code."""
 
+import copy
 import hashlib
 import hmac
-
-import models
-from schemas import AGENT
 
 EVENTS = ["assistant-request", "tool-calls", "status-update", "end-of-call-report"]
 SECRET = "whsec-agent-secret"
@@ -32,21 +30,14 @@ def create(client, **fields):
 
 
 def store_with_tool_secret(client, fields, tool_name, secret):
-    """Store an agent whose tool `tool_name` has a `server.secret`, past the API's rules; its id.
-
-    The API of this release takes no `server.secret` yet; the store keeps whatever fields it is
-    given, and calls read the secret from there.
-    """
-    loaded = AGENT.load(fields)
-    for stored_tool in loaded["llm_config"]["tools"]:
-        if stored_tool["function"]["name"] == tool_name:
-            stored_tool["server"]["secret"] = secret
-    app = client.application
-    app.extensions["store"].prepare()
-    with app.extensions["store"].activated(), models.db.connection_context():
-        with models.write_transaction():
-            [stored] = models.insert_agents([loaded])
-    return stored.id
+    """Create, through the API, an agent whose tool `tool_name` has a `server.secret`; its id."""
+    fields = copy.deepcopy(fields)
+    for tool in fields["llm_config"]["tools"]:
+        if tool["function"]["name"] == tool_name:
+            tool["server"]["secret"] = secret
+    response = client.post("/agents", json=fields)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["agent"]["id"]
 
 
 def simulate(client, agent_id, status=201, headers=None, **fields):
