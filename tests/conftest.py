@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from app import create_app
+from provider_schemas import SttConfigSchema
 from schemas import AGENT, READ_ONLY_FIELDS
 from storage.sqlite import SqliteEngine
 
@@ -36,20 +37,7 @@ VALID_AGENT = {
 
 # What each config shows of the fields the platform added when they are not set (API.md 1:
 # every field, unset ones as null).
-STT_UNSET = dict.fromkeys(
-    (
-        "tag_audio_events",
-        "include_timestamps",
-        "sample_rate",
-        "languages",
-        "code_switching",
-        "region",
-        "endpointing",
-        "custom_vocabulary",
-        "translation_enabled",
-        "translation_target_languages",
-    )
-)
+STT_UNSET = dict.fromkeys(SttConfigSchema.PROVIDER_ONLY)
 LLM_UNSET = {"voice": None}
 TTS_UNSET = {"style": None}
 

@@ -281,16 +281,11 @@ class BufferedThreadWorker(JsonThreadWorker):
         self._after_request(conn, fs)
 
     def _after_request(self, conn, fs):
-        if conn.outbox and not fs.cancelled() and fs.exception() is None and fs.result():
-            conn.finish = fs
-            conn.deadline = time.monotonic() + SEND_TIMEOUT
-            conn.sock.setblocking(False)
-            self.writing.add(conn)
-            self.poller.register(conn.sock, selectors.EVENT_WRITE, partial(self._on_writable, conn))
-            return
         if conn.outbox:
-            # The answer ends with the connection: write the rest before closing it.
-            conn.finish = None
+            # What the client has not taken yet is written from the poller; then the connection
+            # goes on (kept alive), or, without `finish`, the answer ends with it.
+            kept_alive = not fs.cancelled() and fs.exception() is None and fs.result()
+            conn.finish = fs if kept_alive else None
             conn.deadline = time.monotonic() + SEND_TIMEOUT
             conn.sock.setblocking(False)
             self.writing.add(conn)
