@@ -52,7 +52,7 @@ IDEMPOTENCY_KEY_HEADER = header(
 @operation(ok=(200, "The agents.", AgentListSchema, None), query=ListQuerySchema, errors=(400,))
 def list_all():
     """List agents, newest first; all of them, or one page when `limit` is given."""
-    query = LIST_QUERY.load(request.args.to_dict())
+    query = LIST_QUERY.load_query(request.args)
     limit = query.get("limit")
     documents = models.list_agents(
         limit=None if limit is None else limit + 1,

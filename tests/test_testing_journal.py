@@ -140,6 +140,8 @@ def test_journal_filters_by_method_and_by_path_with_an_id_placeholder(double):
             "path must be a path such as /agents or /agents/{id}, without a query string.",
         ),
         ({"status": "200"}, "status is not a known query parameter."),
+        ({"method": ["GET", "POST"]}, "method must be given once, not 2 times."),
+        ({"path": ["/agents", "/agents", "/agents"]}, "path must be given once, not 3 times."),
     ],
 )
 def test_a_bad_journal_filter_is_refused(double, query, message):
