@@ -145,6 +145,82 @@ def test_an_if_match_on_an_agent_that_does_not_exist_is_not_found(client, create
     assert response.get_json()["code"] == "not_found"
 
 
+# --- Preconditions that cannot be parsed -------------------------------------------------------
+
+# Werkzeug reads each of these as some list of ETags, or as none: a stale client would then
+# overwrite a newer agent without being told.
+MALFORMED_ETAG_LISTS = [
+    '"5f1e0c',
+    '"',
+    ",",
+    ", ,",
+    'W/"',
+    '""x',
+    "5f1e0c",
+    'W/ "5f1e0c"',
+    '"a" "b"',
+    '"a",, W/',
+    '*, "a"',
+    '"a\tb"',
+    "",
+]
+PRECONDITIONS = {
+    "PATCH": ("If-Match", {"json": {"name": "Overwritten"}}),
+    "DELETE": ("If-Match", {}),
+    "GET": ("If-None-Match", {}),
+}
+MALFORMED_MESSAGE = (
+    " must be * or a comma-separated list of entity tags in double quotes, such as "
+    '"5f1e0c" or W/"5f1e0c".'
+)
+
+
+@pytest.mark.parametrize("value", MALFORMED_ETAG_LISTS)
+@pytest.mark.parametrize("method", PRECONDITIONS)
+def test_a_precondition_that_cannot_be_parsed_is_refused_naming_the_header(
+    client, agent_and_stale_etag, method, value
+):
+    agent, _ = agent_and_stale_etag
+    before = current(client, agent)
+    header, request = PRECONDITIONS[method]
+
+    response = client.open(url_of(agent), method=method, headers={header: value}, **request)
+
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["code"] == "validation_error"
+    assert body["fields"] == {header: [header + MALFORMED_MESSAGE]}
+    assert current(client, agent) == before
+
+
+WELL_FORMED_STALE_LISTS = ["W/{stale}", '"x", , {stale}', ",{stale}", '""', '"a" ,\t"b"']
+
+
+@pytest.mark.parametrize("template", WELL_FORMED_STALE_LISTS)
+@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
+def test_a_well_formed_list_without_the_current_etag_is_precondition_failed(
+    client, agent_and_stale_etag, method, template
+):
+    agent, stale = agent_and_stale_etag
+    before = current(client, agent)
+    value = template.replace("{stale}", stale)
+    _, request = PRECONDITIONS[method]
+
+    response = client.open(url_of(agent), method=method, headers={"If-Match": value}, **request)
+
+    assert response.status_code == 412
+    assert current(client, agent) == before
+
+
+def test_a_well_formed_list_with_empty_elements_still_finds_the_current_etag(
+    client, agent_and_stale_etag
+):
+    agent, stale = agent_and_stale_etag
+    shown, etag = current(client, agent)
+    response = client.get(url_of(agent), headers={"If-None-Match": f" , {stale},, {etag} ,"})
+    assert response.status_code == 304
+
+
 # --- Idempotency-Key ---------------------------------------------------------------------------
 
 
