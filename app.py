@@ -25,6 +25,9 @@ def create_app(test_config=None):
     """
     test_config = test_config or {}
     app = Flask(__name__)
+    # Werkzeug would answer `/api/v1//agents` with an HTML redirect to `/api/v1/agents` whose
+    # Location it builds from the client's Host header: a doubled slash is a path no route has.
+    app.url_map.merge_slashes = False
     settings = load_settings(overrides=test_config)
     app.config.update(test_config)
     app.config.update(settings)
