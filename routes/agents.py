@@ -22,6 +22,7 @@ from schemas import (
     SuccessSchema,
     load_patched,
 )
+from secret_fields import carries_secret, masked_secrets
 from strict_fields import LOWERCASE_UUID_PATTERN, is_utc_timestamp
 
 bp = Blueprint("agents", __name__)
@@ -141,6 +142,8 @@ def update(agent_id):
         _known_id(agent_id),
         lambda current: load_patched(current, patch),
         etag_matches=etag_matches,
+        # Sending the stored secret must be answered as sending any other would be.
+        always_write=carries_secret(patch),
         namespace=_namespace(),
     )
     return _agent_response(agent)
@@ -202,7 +205,13 @@ def _idempotency_key():
 
 
 def _fingerprint(body):
-    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    """The request's identity for Idempotency-Key: its JSON value, secrets counted only as sent.
+
+    A retry that differs only in a secret's value replays too; were it a 409, the answer would
+    tell whether a guess of the first request's (stored) secret was right.
+    """
+    masked = masked_secrets(body, mask=True)
+    canonical = json.dumps(masked, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -240,6 +240,24 @@ def test_a_retry_with_the_same_key_and_body_returns_the_first_response_and_creat
     assert stored_ids(client) == [first.get_json()["agent"]["id"]]
 
 
+def test_a_retry_is_answered_the_same_whatever_webhook_secret_it_sends(client):
+    """The first request's secret is stored: a reply that told a retry carrying it from one
+    carrying another would confirm a guess of it to anyone holding the key."""
+    body = {**VALID_AGENT, "webhook_secret": "whsec-Correct-Horse-Battery-9731"}
+    first = post(client, body, key="create-with-a-secret")
+    right = post(client, body, key="create-with-a-secret")
+    wrong = post(
+        client, {**body, "webhook_secret": "whsec-Wrong-Guess-0000"}, key="create-with-a-secret"
+    )
+
+    answers = [(r.status_code, r.get_json(), r.headers["ETag"]) for r in (first, right, wrong)]
+    assert answers[0] == answers[1] == answers[2]
+    assert right.headers["Idempotent-Replayed"] == wrong.headers["Idempotent-Replayed"] == "true"
+    assert len(stored_ids(client)) == 1
+    without = post(client, VALID_AGENT, key="create-with-a-secret")
+    assert without.status_code == 409  # whether a secret is sent is no secret
+
+
 def test_the_same_body_with_its_members_in_another_order_is_the_same_request(client):
     first = post(client, key="reordered")
     retry = post(client, body=dict(reversed(list(VALID_AGENT.items()))), key="reordered")
