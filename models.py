@@ -354,7 +354,7 @@ def insert_agents(agents, namespace=DEFAULT_NAMESPACE):
     rows = []
     for agent in agents:
         fields = dict(agent)
-        agent_id = fields.pop("id", None) or store.new_id(namespace)
+        agent_id = fields.pop("id", None) or store.new_id(namespace, taken=given_ids)
         created_at = fields.pop("created_at", None) or store.now(namespace)
         updated_at = fields.pop("updated_at", None) or created_at
         rows.append(_row(namespace, agent_id, fields, created_at, updated_at))

@@ -105,15 +105,27 @@ def namespace_now(namespace):
     return utc_timestamp() if frozen is None else frozen.now
 
 
-def next_namespace_id(namespace):
-    """The namespace's next seeded id, or a random one when it has no seed."""
+def next_namespace_id(namespace, taken=()):
+    """The namespace's next seeded id, or a random one when it has no seed.
+
+    A seeded id that an agent of the namespace already has (a fixture may bring any id), or that
+    is in `taken`, is skipped: the counter moves past it for good.
+    """
     sequence = IdSequence.get_or_none(IdSequence.namespace == namespace)
     if sequence is None:
         return random_id()
-    IdSequence.update(counter=IdSequence.counter + 1).where(
-        IdSequence.namespace == namespace
-    ).execute()
-    return seeded_id(sequence.seed, sequence.counter)
+    counter = sequence.counter
+    while True:
+        candidate = seeded_id(sequence.seed, counter)
+        counter += 1
+        if candidate not in taken and not _is_stored(namespace, candidate):
+            break
+    IdSequence.update(counter=counter).where(IdSequence.namespace == namespace).execute()
+    return candidate
+
+
+def _is_stored(namespace, agent_id):
+    return Agent.select().where((Agent.namespace == namespace) & (Agent.id == agent_id)).exists()
 
 
 def seeded_id(seed, counter):
