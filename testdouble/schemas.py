@@ -159,8 +159,9 @@ class JournalEntrySchema(StrictSchema):
         required=True,
         allow_none=True,
         metadata={
-            "description": "Parsed JSON, else the raw text, null when empty; webhook_secret "
-            "redacted.",
+            "description": "Parsed JSON with secrets redacted; null when empty or over the "
+            "size limit; for a body that is not JSON or over 64 KiB, a string giving its size and "
+            "type only.",
         },
     )
     status = fields.Integer(required=True)

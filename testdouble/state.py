@@ -209,12 +209,26 @@ def restore_snapshot(name, namespace=DEFAULT_NAMESPACE):
 
 
 JOURNAL_FIELDS = ("method", "path", "query", "headers", "body", "status", "received_at")
+# The most entries a namespace's journal keeps: the newest ones. However many requests a suite
+# (or a runaway client) makes, the journal cannot grow the file beyond this many entries.
+JOURNAL_LIMIT = 1000
 
 
 def record_request(entry, namespace=DEFAULT_NAMESPACE):
-    """Add a request (method, path, query, headers, body, status, received_at) to the journal."""
+    """Add a request (method, path, query, headers, body, status, received_at) to the journal,
+    and forget the namespace's entries beyond the newest JOURNAL_LIMIT."""
     with write_transaction():
         JournalEntry.create(namespace=namespace, **entry)
+        oldest_kept = (
+            JournalEntry.select(JournalEntry.id)
+            .where(JournalEntry.namespace == namespace)
+            .order_by(JournalEntry.id.desc())
+            .limit(1)
+            .offset(JOURNAL_LIMIT - 1)
+        )
+        JournalEntry.delete().where(
+            (JournalEntry.namespace == namespace) & (JournalEntry.id < oldest_kept)
+        ).execute()
 
 
 def journal(method=None, path=None, namespace=DEFAULT_NAMESPACE):
