@@ -52,6 +52,10 @@ def _path_pattern(value):
         raise ValidationError(
             "must be a path such as /agents or /agents/{id}, without a query string."
         )
+    # A placeholder within a segment would need a search with backtracking to match; as a whole
+    # segment it is compared in one step.
+    if any("{id}" in segment and segment != "{id}" for segment in value.split("/")):
+        raise ValidationError("must use {id} only as a whole path segment, as in /agents/{id}.")
 
 
 def _error_code(value):
