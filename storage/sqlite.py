@@ -216,6 +216,9 @@ class SqliteEngine:
         It is written beside the target, readable by its owner only (it holds webhook secrets),
         and renamed into place only once complete and checked.
         """
+        refusal = self.backup_refusal(target)
+        if refusal is not None:
+            raise ValueError(refusal)
         partial = f"{target}.partial"
         try:
             _remove(partial)
@@ -240,6 +243,36 @@ class SqliteEngine:
     def files(self):
         """The paths the live database consists of: the file, its WAL, shared memory and lock."""
         return [self.path, *(f"{self.path}{suffix}" for suffix in ("-wal", "-shm", ".lock"))]
+
+    def backup_refusal(self, target):
+        """Why a backup may not be written to `target`, or None.
+
+        None of the names a backup writes or removes (the target, and its partial copy and that
+        copy's journal) may be a file of the live database, whatever it is called: replacing the
+        WAL under a running service loses acknowledged writes.
+        """
+        for path in (str(target), f"{target}.partial", f"{target}.partial-journal"):
+            if self._is_live_file(path):
+                return f"{path} is a file of the live database at {self.path}"
+        return None
+
+    def _is_live_file(self, path):
+        """Whether `path` names one of `files()`: by its resolved path, or as a hard link."""
+        live = self.files()
+        if os.path.realpath(path) in {os.path.realpath(name) for name in live}:
+            return True
+        try:
+            target = os.stat(path)
+        except OSError:
+            return False
+        for name in live:
+            try:
+                status = os.stat(name)
+            except OSError:
+                continue
+            if (status.st_dev, status.st_ino) == (target.st_dev, target.st_ino):
+                return True
+        return False
 
     def check(self):
         """Integrity, schema version, journal mode and counts of the file, opened read-only."""
