@@ -3,9 +3,11 @@ identity of the file each connection has open, free space, and the file tools th
 """
 
 import fcntl
+import logging
 import os
 import shutil
 import sqlite3
+import stat
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +36,10 @@ MIN_FREE_BYTES = 1024 * 1024
 # opened, a broken lock protocol, not a database.
 UNAVAILABLE_CODES = {5, 6, 7, 8, 10, 11, 13, 14, 15, 26}
 URL_SCHEME = "sqlite:///"
+# The database, its WAL and its backups hold webhook secrets in plain text.
+PRIVATE_MODE = 0o600
+
+log = logging.getLogger("agents.storage")
 
 
 def sqlite_path(database_url):
@@ -68,8 +74,10 @@ class SqliteEngine:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
             # Several gunicorn workers may start at once; only one may switch a new file to WAL
             # and create its tables, so they take turns on the lock file beside the database.
-            with self._lock_file(), self.database.connection_context():
-                migrate(self.database)
+            with self._lock_file():
+                self._keep_private()
+                with self.database.connection_context():
+                    migrate(self.database)
         except OSError as error:
             raise DatabaseUnavailable(
                 f"cannot create or open the database at {self.path}: {_reason(error)}"
@@ -79,6 +87,38 @@ class SqliteEngine:
             if cause is None:
                 raise
             raise DatabaseUnavailable(f"cannot open the database at {self.path}: {cause}") from None
+
+    def _keep_private(self):
+        """Create the file readable and writable by its owner only, and make it so if it is not.
+
+        It holds webhook secrets in plain text. SQLite would create it 0644 whatever the umask,
+        and creates the -wal and -shm files with the mode of the database file, so a file made
+        0600 before SQLite first opens it keeps all three private.
+        """
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+            descriptor = os.open(self.path, flags, PRIVATE_MODE)
+        except FileExistsError:
+            pass
+        else:
+            try:
+                os.fchmod(descriptor, PRIVATE_MODE)  # whatever the umask left of it
+            finally:
+                os.close(descriptor)
+        for name in (self.path, f"{self.path}-wal", f"{self.path}-shm"):
+            try:
+                mode = stat.S_IMODE(os.stat(name).st_mode)
+                if mode & 0o077:
+                    os.chmod(name, mode & 0o700)
+                    log.warning(
+                        "%s was open to other users (mode %s); it is now its owner's only",
+                        name,
+                        oct(mode),
+                    )
+            except FileNotFoundError:
+                continue
+            except PermissionError:  # another user's file: say so, but serve
+                log.warning("%s is open to other users, and cannot be made private", name)
 
     def open(self):
         """Give this thread an open connection to the file, kept from request to request.
@@ -162,7 +202,9 @@ class SqliteEngine:
     def _lock_file(self):
         """Hold the exclusive lock on `<database>.lock`; closing the descriptor releases it."""
         # A bare descriptor: a Python file object would cost every write about 70 µs to build.
-        descriptor = os.open(f"{self.path}.lock", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        descriptor = os.open(
+            f"{self.path}.lock", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, PRIVATE_MODE
+        )
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX)
             yield
@@ -222,7 +264,7 @@ class SqliteEngine:
         partial = f"{target}.partial"
         try:
             _remove(partial)
-            os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE))
             copy = sqlite3.connect(partial)
             try:
                 with self.database.connection_context():
