@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 import stat
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
@@ -31,6 +32,10 @@ PRAGMAS = {
 }
 # Below this much free space on the database's disk the service reports itself not ready.
 MIN_FREE_BYTES = 1024 * 1024
+# How long, in seconds, readiness trusts that SQLite opened an unchanged file at the expected
+# version; and how long the probe waits on a lock to read it (in WAL mode reads rarely wait).
+PROBE_TTL = 1.0
+PROBE_TIMEOUT_SECONDS = 2.0
 # SQLite's primary result codes that describe the file or the disk rather than the statement:
 # busy or locked past the timeout, out of memory, read-only, I/O error, damaged, full, cannot be
 # opened, a broken lock protocol, not a database.
@@ -67,6 +72,9 @@ class SqliteEngine:
         )
         # The FileIdentity of the file each thread's connection was opened on.
         self._connected_file = threading.local()
+        # (content identity, when it expires, whether the file answered) of the last probe.
+        self._last_probe = None
+        self._probing = threading.Lock()
 
     def prepare(self, migrate):
         """Create the file and its folder if need be, then migrate it, one process at a time."""
@@ -214,26 +222,70 @@ class SqliteEngine:
     def is_ready(self, schema_version):
         """True when the file can be opened, read and written, at `schema_version`, with room.
 
-        The check uses a connection of its own, so a thread's kept connection is left as it is.
+        Readiness is asked often (every probe of every load balancer), so it never takes the
+        write lock that writers queue on: what a write needs of the files and the disk is looked
+        at on every call (a few stat calls), and whether SQLite opens the file at the expected
+        version is asked of it at most once a second per process, or again at once when the file
+        is replaced or changed. The check uses a connection of its own, so a thread's kept
+        connection is left as it is.
         """
-        # The probe's write alone cannot tell a read-only file: it may be given a read-write
-        # descriptor that outlived the file's write permission (see open).
+        if not (self._is_writable() and self._has_room()):
+            return False
+        identity = self._content_identity()
+        if identity is None:
+            return False
+        cached = self._last_probe
+        if cached is None or cached[0] != identity or time.monotonic() >= cached[1]:
+            with self._probing:  # one probe at a time; those waiting take its answer
+                cached = self._last_probe
+                if cached is None or cached[0] != identity or time.monotonic() >= cached[1]:
+                    answers = self._answers_at(schema_version)
+                    cached = self._last_probe = (identity, time.monotonic() + PROBE_TTL, answers)
+        return cached[2]
+
+    def _is_writable(self):
+        """Whether the file, and the WAL, index and lock file a write needs, can be written.
+
+        SQLite makes the -wal and -shm files when they are missing, so then the folder must take
+        new files. (The file's own permission is asked, not found out by writing: a write may be
+        given a read-write descriptor that outlived it; see open.)
+        """
         if not os.access(self.path, os.W_OK):
             return False
-        probe = SqliteDatabase(self.path, pragmas=PRAGMAS, autoconnect=False)
+        folder = os.path.dirname(self.path)
+        for name in self.files()[1:]:
+            if not os.access(name, os.W_OK) and (
+                os.path.exists(name) or not os.access(folder, os.W_OK | os.X_OK)
+            ):
+                return False
+        return True
+
+    def _content_identity(self):
+        """The file's identity and last change, so a cached probe never outlives what it saw."""
         try:
-            with probe.connection_context():
-                probe.execute_sql("BEGIN IMMEDIATE")
-                try:
-                    # Rewriting the version in place is the cheapest write there is, and the
-                    # rollback keeps it from ever reaching the disk.
-                    version = probe.execute_sql("PRAGMA user_version").fetchone()[0]
-                    probe.execute_sql(f"PRAGMA user_version = {version}")
-                finally:
-                    probe.execute_sql("ROLLBACK")
-        except DatabaseError:
+            status = os.stat(self.path)
+        except OSError:
+            return None
+        return (
+            status.st_dev,
+            status.st_ino,
+            status.st_size,
+            status.st_mtime_ns,
+            status.st_ctime_ns,
+        )
+
+    def _answers_at(self, schema_version):
+        """Whether SQLite opens and reads the file, and finds it at `schema_version`."""
+        uri = f"{Path(self.path).as_uri()}?mode=rw"
+        try:
+            probe = sqlite3.connect(uri, uri=True, timeout=PROBE_TIMEOUT_SECONDS)
+            try:
+                version = probe.execute("PRAGMA user_version").fetchone()[0]
+            finally:
+                probe.close()
+        except sqlite3.Error:
             return False
-        return version == schema_version and self._has_room()
+        return version == schema_version
 
     def _has_room(self):
         # A rolled-back write never reaches the disk, so a full disk is asked about directly.

@@ -203,13 +203,15 @@ def assert_valid_as_stored(agent):
 
 @contextlib.contextmanager
 def read_only(path):
-    """The file refuses writes: by its mode, or for root (whom modes do not stop) immutable."""
+    """The file (or folder) refuses writes: by its mode, or for root (whom modes do not stop)
+    immutable."""
     if os.geteuid() != 0:
-        path.chmod(0o444)
+        mode = path.stat().st_mode
+        path.chmod(0o555 if path.is_dir() else 0o444)
         try:
             yield
         finally:
-            path.chmod(0o644)
+            path.chmod(mode)
         return
     if shutil.which("chattr") is None:
         pytest.skip("chattr is needed to make a file read-only for root")
