@@ -8,6 +8,7 @@ from commands import COMMANDS
 from config import load_settings
 from errors import register_error_handlers
 from logs import RequestLog
+from request_bodies import SizedBodies
 from routes import agents, docs, health
 from storage import open_engine
 from store import Store, reset_current_store
@@ -39,7 +40,7 @@ def create_app(test_config=None):
 
     store = Store(open_engine(settings["DATABASE_URL"], durable=not settings["TEST_MODE"]))
     app.extensions["store"] = store
-    app.wsgi_app = RequestLog(app.wsgi_app)
+    app.wsgi_app = RequestLog(SizedBodies(app.wsgi_app, settings["MAX_BODY_BYTES"]))
     app.before_request(_using(store))
     app.teardown_request(_done_with_store)
     app.before_request(require_api_key)
