@@ -31,6 +31,10 @@ bind = [_settings["BIND"]]
 # few threads do the same within it. More only queue on SQLite's single writer.
 workers = _settings["WORKERS"] or min(multiprocessing.cpu_count() * 2, 8)
 threads = _settings["THREADS"]
+# gunicorn's own workers (gthread for several threads, sync for one), but answering what
+# gunicorn refuses before the app (a malformed request, headers over its limits) in the
+# contract's JSON error shape rather than an HTML page quoting the request (workers.py).
+worker_class = "workers.ThreadWorker" if threads > 1 else "workers.SyncWorker"
 # A worker that has not checked in for this long is stuck: it is killed and replaced.
 timeout = 30
 # On TERM, requests in flight get this long to finish before their worker is killed.

@@ -181,7 +181,7 @@ def test_the_installed_service_runs_from_any_folder_with_the_checkouts_settings(
         server.terminate()
         server.wait(timeout=30)
     assert f"Database: {tmp_path / 'here' / 'agents.db'}" in text
-    assert "Using worker: gthread" in text
+    assert "Using worker: workers.ThreadWorker" in text  # the service's own, installed too
     assert (tmp_path / "here" / "agents.db").is_file()
 
 

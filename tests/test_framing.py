@@ -97,3 +97,72 @@ def test_the_limit_is_the_same_byte_for_sized_and_chunked_bodies(
 ):
     status, _, body = post(live_server, padded_agent(f"{size} {framing}", size), framing)
     assert status == expected, body[:200]
+
+
+# Requests gunicorn refuses before the app sees them. Each carries MARK where the request line or
+# a header value would be echoed back, were it echoed.
+MARK = "Xyzzy-S3cret-7f3c"
+REFUSED_BEFORE_THE_APP = {
+    "a request line that is not HTTP": (f"GARBAGE {MARK}\r\n\r\n", 400, "bad_request"),
+    "a method with a bad character": (
+        f"G@T /{MARK} HTTP/1.1\r\nHost: x\r\n\r\n",
+        400,
+        "bad_request",
+    ),
+    "an HTTP version that does not exist": (
+        f"GET /{MARK} HTTP/9.9\r\nHost: x\r\n\r\n",
+        400,
+        "bad_request",
+    ),
+    "a header name with a space": (
+        f"GET /healthz HTTP/1.1\r\nHost: x\r\nBad {MARK}: 1\r\n\r\n",
+        400,
+        "bad_request",
+    ),
+    "a header value with a control character": (
+        f"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Token: {MARK}\x01\r\n\r\n",
+        400,
+        "bad_request",
+    ),
+    "a header longer than the limit": (
+        f"GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {MARK}{'a' * 9000}\r\n\r\n",
+        431,
+        "headers_too_large",
+    ),
+    "more headers than the limit": (
+        "GET /healthz HTTP/1.1\r\nHost: x\r\n"
+        + "".join(f"X-{n}: {MARK}\r\n" for n in range(120))
+        + "\r\n",
+        431,
+        "headers_too_large",
+    ),
+    "a transfer coding the server does not know": (
+        f"POST /agents HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: {MARK}\r\n\r\n",
+        501,
+        "not_implemented",
+    ),
+    "a chunk size that is not a number": (
+        "POST /agents HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Transfer-Encoding: chunked\r\n\r\n{MARK}\r\n{{}}\r\n0\r\n\r\n",
+        400,
+        "bad_request",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "code"), REFUSED_BEFORE_THE_APP.values(), ids=REFUSED_BEFORE_THE_APP.keys()
+)
+def test_a_request_refused_before_the_app_is_answered_in_the_error_shape_without_an_echo(
+    live_server, raw, status, code
+):
+    answered, headers, body = exchange(live_server, raw.encode("latin-1"))
+
+    assert answered == status
+    assert headers["content-type"] == "application/json"
+    assert int(headers["content-length"]) == len(body)
+    shown = json.loads(body)
+    assert set(shown) == {"error", "code"} and shown["code"] == code
+    assert shown["error"].endswith(".")
+    assert MARK not in body.decode("latin-1") and MARK not in str(headers)
+    assert MARK not in live_server.log_text()
