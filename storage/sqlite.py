@@ -400,19 +400,25 @@ COUNTS = (
 fdatasync = getattr(os, "fdatasync", os.fsync)
 
 
+# What SQLite says of a rollback, to a savepoint or of the transaction, that follows a failure it
+# has already rolled back itself (a full disk does that to the whole transaction).
+_FAILED_ROLLBACKS = ("cannot rollback", "no such savepoint")
+
+
 @contextmanager
 def _keeping_the_first_error(transaction):
     """Leave `transaction`, but let a failed rollback never hide the error that caused it.
 
-    When a commit fails because the disk is full, SQLite has already rolled back, and the
-    rollback that follows fails with "cannot rollback - no transaction is active".
+    When a write fails because the disk is full, SQLite has already rolled back, so what follows
+    fails too: a savepoint's "no such savepoint: ...", then "cannot rollback - no transaction is
+    active". The error raised is the one they followed.
     """
     try:
         with transaction as txn:
             yield txn
     except DatabaseError as error:
         first = error
-        while first is not None and "cannot rollback" in str(first):
+        while first is not None and any(words in str(first) for words in _FAILED_ROLLBACKS):
             first = first.__context__
         if first is None or first is error:
             raise
