@@ -1,15 +1,14 @@
 """SQLite, the embedded engine: the file and its folder, the writers' lock, the WAL flush, the
-identity of the file each connection has open, free space, and the file tools that only a file has.
+identity of the file each connection has open, its modes, and the file tools that only a file
+has. Readiness has a module of its own (sqlite_readiness.py).
 """
 
 import fcntl
 import logging
 import os
-import shutil
 import sqlite3
 import stat
 import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
@@ -17,6 +16,7 @@ from typing import NamedTuple
 from peewee import DatabaseError, SqliteDatabase
 
 from storage import DatabaseUnavailable, WriteNotFlushed
+from storage.sqlite_readiness import ReadinessProbe
 
 # WAL lets readers run beside the one writer. Each write is flushed to the disk before it is
 # answered, so an agent acknowledged with 201 survives a power cut, not only a crash of the process:
@@ -30,12 +30,6 @@ PRAGMAS = {
     "foreign_keys": 1,
     "busy_timeout": 10_000,
 }
-# Below this much free space on the database's disk the service reports itself not ready.
-MIN_FREE_BYTES = 1024 * 1024
-# How long, in seconds, readiness trusts that SQLite opened an unchanged file at the expected
-# version; and how long the probe waits on a lock to read it (in WAL mode reads rarely wait).
-PROBE_TTL = 1.0
-PROBE_TIMEOUT_SECONDS = 2.0
 # SQLite's primary result codes that describe the file or the disk rather than the statement:
 # busy or locked past the timeout, out of memory, read-only, I/O error, damaged, full, cannot be
 # opened, a broken lock protocol, not a database.
@@ -72,9 +66,7 @@ class SqliteEngine:
         )
         # The FileIdentity of the file each thread's connection was opened on.
         self._connected_file = threading.local()
-        # (content identity, when it expires, whether the file answered) of the last probe.
-        self._last_probe = None
-        self._probing = threading.Lock()
+        self._readiness = ReadinessProbe(path)
 
     def prepare(self, migrate):
         """Create the file and its folder if need be, then migrate it, one process at a time."""
@@ -220,76 +212,8 @@ class SqliteEngine:
             os.close(descriptor)
 
     def is_ready(self, schema_version):
-        """True when the file can be opened, read and written, at `schema_version`, with room.
-
-        Readiness is asked often (every probe of every load balancer), so it never takes the
-        write lock that writers queue on: what a write needs of the files and the disk is looked
-        at on every call (a few stat calls), and whether SQLite opens the file at the expected
-        version is asked of it at most once a second per process, or again at once when the file
-        is replaced or changed. The check uses a connection of its own, so a thread's kept
-        connection is left as it is.
-        """
-        if not (self._is_writable() and self._has_room()):
-            return False
-        identity = self._content_identity()
-        if identity is None:
-            return False
-        cached = self._last_probe
-        if cached is None or cached[0] != identity or time.monotonic() >= cached[1]:
-            with self._probing:  # one probe at a time; those waiting take its answer
-                cached = self._last_probe
-                if cached is None or cached[0] != identity or time.monotonic() >= cached[1]:
-                    answers = self._answers_at(schema_version)
-                    cached = self._last_probe = (identity, time.monotonic() + PROBE_TTL, answers)
-        return cached[2]
-
-    def _is_writable(self):
-        """Whether the file, and the WAL, index and lock file a write needs, can be written.
-
-        SQLite makes the -wal and -shm files when they are missing, so then the folder must take
-        new files. (The file's own permission is asked, not found out by writing: a write may be
-        given a read-write descriptor that outlived it; see open.)
-        """
-        if not os.access(self.path, os.W_OK):
-            return False
-        folder = os.path.dirname(self.path)
-        for name in self.files()[1:]:
-            if not os.access(name, os.W_OK) and (
-                os.path.exists(name) or not os.access(folder, os.W_OK | os.X_OK)
-            ):
-                return False
-        return True
-
-    def _content_identity(self):
-        """The file's identity and last change, so a cached probe never outlives what it saw."""
-        try:
-            status = os.stat(self.path)
-        except OSError:
-            return None
-        return (
-            status.st_dev,
-            status.st_ino,
-            status.st_size,
-            status.st_mtime_ns,
-            status.st_ctime_ns,
-        )
-
-    def _answers_at(self, schema_version):
-        """Whether SQLite opens and reads the file, and finds it at `schema_version`."""
-        uri = f"{Path(self.path).as_uri()}?mode=rw"
-        try:
-            probe = sqlite3.connect(uri, uri=True, timeout=PROBE_TIMEOUT_SECONDS)
-            try:
-                version = probe.execute("PRAGMA user_version").fetchone()[0]
-            finally:
-                probe.close()
-        except sqlite3.Error:
-            return False
-        return version == schema_version
-
-    def _has_room(self):
-        # A rolled-back write never reaches the disk, so a full disk is asked about directly.
-        return shutil.disk_usage(os.path.dirname(self.path)).free >= MIN_FREE_BYTES
+        """True when the file can be opened, read and written, at `schema_version`, with room."""
+        return self._readiness.is_ready(schema_version)
 
     def unavailability(self, error):
         """SQLite's own words when `error` is a state of the file or disk, else None."""
