@@ -10,6 +10,7 @@ from commands import COMMANDS
 from config import load_settings
 from errors import register_error_handlers
 from logs import RequestLog
+from request_bodies import SizedBodies
 from routes import agents, docs, health
 from storage import open_engine
 from store import Store, reset_current_store
@@ -28,6 +29,9 @@ def create_app(test_config=None):
     """
     test_config = test_config or {}
     app = Flask(__name__)
+    # Werkzeug would answer `/api/v1//agents` with an HTML redirect to `/api/v1/agents` whose
+    # Location it builds from the client's Host header: a doubled slash is a path no route has.
+    app.url_map.merge_slashes = False
     settings = load_settings(overrides=test_config)
     app.config.update(test_config)
     app.config.update(settings)
@@ -42,7 +46,7 @@ def create_app(test_config=None):
     app.extensions["catalog"] = known
     store = Store(open_engine(settings["DATABASE_URL"], durable=not settings["TEST_MODE"]))
     app.extensions["store"] = store
-    app.wsgi_app = RequestLog(app.wsgi_app)
+    app.wsgi_app = RequestLog(SizedBodies(app.wsgi_app, settings["MAX_BODY_BYTES"]))
     app.before_request(_using(store, known))
     app.teardown_request(_done_with_store)
     # Counted before the key is checked, so a 401 carries the rate-limit headers too.

@@ -245,10 +245,11 @@ def import_command(source, replace, allow_missing_secrets):
 def backup_command(target, force):
     """Copy the database to TARGET with SQLite's online backup; safe while serving."""
     engine = _existing(_service().store).engine
-    if target.exists() and (target.resolve() == Path(engine.location).resolve() or not force):
-        raise click.ClickException(
-            f"{target} exists; pass --force to replace it (never the database itself)."
-        )
+    refusal = engine.backup_refusal(target)
+    if refusal is not None:
+        raise click.ClickException(f"{refusal}; nothing was written. Choose another path.")
+    if target.exists() and not force:
+        raise click.ClickException(f"{target} exists; pass --force to replace it.")
     if not target.parent.is_dir():
         raise click.ClickException(f"The folder {target.parent} does not exist.")
     try:

@@ -228,31 +228,34 @@ def _idempotent_replay(namespace, key, fingerprint):
     return StoredAgent(record.agent_id, record.document, record.etag)
 
 
-def update_agent(agent_id, revise, etag_matches=None, namespace=DEFAULT_NAMESPACE):
+def update_agent(
+    agent_id, revise, etag_matches=None, always_write=False, namespace=DEFAULT_NAMESPACE
+):
     """Replace an agent's fields with `revise(current_fields)`, as one read-revise-write.
 
     `etag_matches`, when given, must accept the stored ETag or AgentChanged is raised. When the
-    revised fields equal the stored ones nothing is written and `updated_at` stays.
+    revised fields equal the stored ones nothing is written and `updated_at` stays, unless
+    `always_write` says to write (and stamp) them all the same.
 
     Revising (validating, mostly) takes longer than writing, so it runs outside the write lock:
     the write then applies only if the agent still has the ETag it was revised from, and
     otherwise the update starts again from the newer agent, as if it had waited for the lock.
     """
     for _ in range(OPTIMISTIC_ATTEMPTS):
-        updated = _revise_and_write(agent_id, revise, etag_matches, namespace)
+        updated = _revise_and_write(agent_id, revise, etag_matches, always_write, namespace)
         if updated is not None:
             return updated
     with write_transaction():
-        return _revise_and_write(agent_id, revise, etag_matches, namespace)
+        return _revise_and_write(agent_id, revise, etag_matches, always_write, namespace)
 
 
-def _revise_and_write(agent_id, revise, etag_matches, namespace):
+def _revise_and_write(agent_id, revise, etag_matches, always_write, namespace):
     """The updated agent, or None when another writer changed it after it was read."""
     stored = _checked_agent(agent_id, etag_matches, namespace)
     document, etag, created_at, webhook_secret, tool_secrets = stored
     current = editable_fields(document, webhook_secret, tool_secrets)
     fields = revise(current)
-    if fields == current:
+    if fields == current and not always_write:
         return StoredAgent(agent_id, document, etag)
     now = current_store().now(namespace)
     new_document, new_etag = render(agent_id, fields, created_at, now)
@@ -308,7 +311,7 @@ def insert_agents(agents, namespace=DEFAULT_NAMESPACE):
     rows = []
     for agent in agents:
         fields = dict(agent)
-        agent_id = fields.pop("id", None) or store.new_id(namespace)
+        agent_id = fields.pop("id", None) or store.new_id(namespace, taken=given_ids)
         created_at = fields.pop("created_at", None) or store.now(namespace)
         updated_at = fields.pop("updated_at", None) or created_at
         rows.append(agent_row(namespace, agent_id, fields, created_at, updated_at))

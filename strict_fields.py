@@ -42,6 +42,23 @@ class QuerySchema(StrictSchema):
 
     error_messages = {**StrictSchema.error_messages, "unknown": "is not a known query parameter."}
 
+    def load_query(self, args):
+        """Load a request's query arguments (a MultiDict), each of which may be given once.
+
+        A parameter given twice has no one meaning: taking the first silently would hide the
+        client's mistake, as a misspelt one would.
+        """
+        repeated = {
+            name: [f"must be given once, not {len(values)} times."]
+            for name, values in args.lists()
+            if len(values) > 1
+        }
+        if repeated:
+            error = ValidationError(repeated)
+            error.schema = self
+            raise error
+        return self.load(args.to_dict())
+
 
 class Text(Sentences, fields.String):
     default_error_messages = {
@@ -82,9 +99,21 @@ class Number(Sentences, fields.Field):
 
 
 class QueryInteger(Sentences, fields.Integer):
-    """An integer sent as query-string text."""
+    """A whole number sent as query-string text: ASCII digits and nothing else.
+
+    Python's int() would also take other scripts' digits, underscores and spaces around them.
+    """
 
     default_error_messages = {"invalid": "must be an integer."}
+    _DIGITS = re.compile(r"-?[0-9]+")
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not self._DIGITS.fullmatch(value):
+            raise self.make_error("invalid")
+        try:
+            return int(value)
+        except ValueError:  # longer than Python converts (4,300 digits)
+            raise self.make_error("invalid") from None
 
 
 class QueryBoolean(Sentences, fields.Boolean):

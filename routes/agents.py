@@ -29,6 +29,7 @@ from schemas import (
     SuccessSchema,
     load_patched,
 )
+from secret_fields import carries_secret, masked_secrets
 from strict_fields import LOWERCASE_UUID_PATTERN, is_utc_timestamp
 
 # family: (the member one agent is answered in, its envelope, the list's envelope)
@@ -39,6 +40,18 @@ FAMILIES = {
 LIST_QUERY = ListQuerySchema()
 UUID_TEXT = re.compile(LOWERCASE_UUID_PATTERN, re.IGNORECASE)
 IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+# If-Match and If-None-Match (RFC 9110 sections 13.1.1-2): `*`, or a comma-separated list of
+# entity tags. A list may hold empty elements (section 5.6.1) but must name at least one tag.
+# Werkzeug's parser reads any text as some list, so a broken header would count as none.
+_ENTITY_TAG = r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"'
+_OWS = r"[ \t]*"
+ENTITY_TAG_LIST = re.compile(
+    rf"{_OWS}(?:\*|(?:,{_OWS})*{_ENTITY_TAG}(?:{_OWS},(?:{_OWS}{_ENTITY_TAG})?)*){_OWS}"
+)
+MALFORMED_PRECONDITION = (
+    'must be * or a comma-separated list of entity tags in double quotes, such as "5f1e0c" '
+    'or W/"5f1e0c".'
+)
 
 AGENT_ID = {
     "agent_id": {
@@ -72,7 +85,7 @@ def blueprint(family):
     @operation(ok=(200, "The agents.", listing, None), query=ListQuerySchema, errors=(400,))
     def list_all():
         """List agents, newest first; all of them, or one page when `limit` is given."""
-        query = LIST_QUERY.load(request.args.to_dict())
+        query = LIST_QUERY.load_query(request.args)
         limit = query.get("limit")
         documents = models.list_agents(
             limit=None if limit is None else limit + 1,
@@ -122,14 +135,15 @@ def blueprint(family):
     @operation(
         ok=(200, "The agent.", envelope, ETAG),
         path_parameters=AGENT_ID,
-        errors=(404,),
+        errors=(400, 404),
         headers=[header("If-None-Match", "Answer 304 while the ETag still holds.")],
         not_modified="Not modified: the agent still has the ETag sent in If-None-Match.",
     )
     def get_one(agent_id):
         """Get an agent."""
+        if_none_match = _precondition("If-None-Match")
         agent = models.get_agent(_known_id(agent_id), namespace=_namespace())
-        if request.if_none_match.contains_weak(agent.etag):
+        if if_none_match is not None and request.if_none_match.contains_weak(agent.etag):
             return json_response(b"", 304, {"ETag": _quoted(agent.etag)})
         return agent_response(agent)
 
@@ -145,11 +159,14 @@ def blueprint(family):
     )
     def update(agent_id):
         """Update an agent with a JSON merge patch (RFC 7396)."""
+        etag_matches = _if_match()
         patch = read_json_body()
         agent = models.update_agent(
             _known_id(agent_id),
             lambda current: load_patched(current, patch),
-            etag_matches=_if_match(),
+            etag_matches=etag_matches,
+            # Sending the stored secret must be answered as sending any other would be.
+            always_write=carries_secret(patch),
             namespace=_namespace(),
         )
         return agent_response(agent)
@@ -159,7 +176,7 @@ def blueprint(family):
         ok=(200, "The agent is gone.", SuccessSchema, None),
         path_parameters=AGENT_ID,
         headers=[header("If-Match", "Refuse the delete if the agent changed since.")],
-        errors=(404, 412),
+        errors=(400, 404, 412),
     )
     def delete(agent_id):
         """Delete an agent."""
@@ -186,7 +203,16 @@ def _known_id(agent_id):
 
 
 def _if_match():
-    return request.if_match.contains if request.if_match else None
+    """What accepts the stored ETag under If-Match (strong comparison); None without one."""
+    return None if _precondition("If-Match") is None else request.if_match.contains
+
+
+def _precondition(header):
+    """The header's value, or None; a 400 naming it when it is not `*` or entity tags."""
+    value = request.headers.get(header)
+    if value is not None and not ENTITY_TAG_LIST.fullmatch(value):
+        raise ValidationError({header: [MALFORMED_PRECONDITION]})
+    return value
 
 
 def _idempotency_key():
@@ -199,7 +225,13 @@ def _idempotency_key():
 
 
 def _fingerprint(body):
-    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    """The request's identity for Idempotency-Key: its JSON value, secrets counted only as sent.
+
+    A retry that differs only in a secret's value replays too; were it a 409, the answer would
+    tell whether a guess of the first request's (stored) secret was right.
+    """
+    masked = masked_secrets(body, mask=True)
+    canonical = json.dumps(masked, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

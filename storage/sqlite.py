@@ -1,11 +1,13 @@
 """SQLite, the embedded engine: the file and its folder, the writers' lock, the WAL flush, the
-identity of the file each connection has open, free space, and the file tools that only a file has.
+identity of the file each connection has open, its modes, and the file tools that only a file
+has. Readiness has a module of its own (sqlite_readiness.py).
 """
 
 import fcntl
+import logging
 import os
-import shutil
 import sqlite3
+import stat
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +16,7 @@ from typing import NamedTuple
 from peewee import DatabaseError, SqliteDatabase
 
 from storage import DatabaseUnavailable, WriteNotFlushed
+from storage.sqlite_readiness import ReadinessProbe
 
 # WAL lets readers run beside the one writer. Each write is flushed to the disk before it is
 # answered, so an agent acknowledged with 201 survives a power cut, not only a crash of the process:
@@ -27,13 +30,15 @@ PRAGMAS = {
     "foreign_keys": 1,
     "busy_timeout": 10_000,
 }
-# Below this much free space on the database's disk the service reports itself not ready.
-MIN_FREE_BYTES = 1024 * 1024
 # SQLite's primary result codes that describe the file or the disk rather than the statement:
 # busy or locked past the timeout, out of memory, read-only, I/O error, damaged, full, cannot be
 # opened, a broken lock protocol, not a database.
 UNAVAILABLE_CODES = {5, 6, 7, 8, 10, 11, 13, 14, 15, 26}
 URL_SCHEME = "sqlite:///"
+# The database, its WAL and its backups hold webhook secrets in plain text.
+PRIVATE_MODE = 0o600
+
+log = logging.getLogger("agents.storage")
 
 
 def sqlite_path(database_url):
@@ -61,6 +66,7 @@ class SqliteEngine:
         )
         # The FileIdentity of the file each thread's connection was opened on.
         self._connected_file = threading.local()
+        self._readiness = ReadinessProbe(path)
 
     def prepare(self, migrate):
         """Create the file and its folder if need be, then migrate it, one process at a time."""
@@ -68,8 +74,10 @@ class SqliteEngine:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
             # Several gunicorn workers may start at once; only one may switch a new file to WAL
             # and create its tables, so they take turns on the lock file beside the database.
-            with self._lock_file(), self.database.connection_context():
-                migrate(self.database)
+            with self._lock_file():
+                self._keep_private()
+                with self.database.connection_context():
+                    migrate(self.database)
         except OSError as error:
             raise DatabaseUnavailable(
                 f"cannot create or open the database at {self.path}: {_reason(error)}"
@@ -79,6 +87,38 @@ class SqliteEngine:
             if cause is None:
                 raise
             raise DatabaseUnavailable(f"cannot open the database at {self.path}: {cause}") from None
+
+    def _keep_private(self):
+        """Create the file readable and writable by its owner only, and make it so if it is not.
+
+        It holds webhook secrets in plain text. SQLite would create it 0644 whatever the umask,
+        and creates the -wal and -shm files with the mode of the database file, so a file made
+        0600 before SQLite first opens it keeps all three private.
+        """
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+            descriptor = os.open(self.path, flags, PRIVATE_MODE)
+        except FileExistsError:
+            pass
+        else:
+            try:
+                os.fchmod(descriptor, PRIVATE_MODE)  # whatever the umask left of it
+            finally:
+                os.close(descriptor)
+        for name in (self.path, f"{self.path}-wal", f"{self.path}-shm"):
+            try:
+                mode = stat.S_IMODE(os.stat(name).st_mode)
+                if mode & 0o077:
+                    os.chmod(name, mode & 0o700)
+                    log.warning(
+                        "%s was open to other users (mode %s); it is now its owner's only",
+                        name,
+                        oct(mode),
+                    )
+            except FileNotFoundError:
+                continue
+            except PermissionError:  # another user's file: say so, but serve
+                log.warning("%s is open to other users, and cannot be made private", name)
 
     def open(self):
         """Give this thread an open connection to the file, kept from request to request.
@@ -162,7 +202,9 @@ class SqliteEngine:
     def _lock_file(self):
         """Hold the exclusive lock on `<database>.lock`; closing the descriptor releases it."""
         # A bare descriptor: a Python file object would cost every write about 70 µs to build.
-        descriptor = os.open(f"{self.path}.lock", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        descriptor = os.open(
+            f"{self.path}.lock", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, PRIVATE_MODE
+        )
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX)
             yield
@@ -170,32 +212,8 @@ class SqliteEngine:
             os.close(descriptor)
 
     def is_ready(self, schema_version):
-        """True when the file can be opened, read and written, at `schema_version`, with room.
-
-        The check uses a connection of its own, so a thread's kept connection is left as it is.
-        """
-        # The probe's write alone cannot tell a read-only file: it may be given a read-write
-        # descriptor that outlived the file's write permission (see open).
-        if not os.access(self.path, os.W_OK):
-            return False
-        probe = SqliteDatabase(self.path, pragmas=PRAGMAS, autoconnect=False)
-        try:
-            with probe.connection_context():
-                probe.execute_sql("BEGIN IMMEDIATE")
-                try:
-                    # Rewriting the version in place is the cheapest write there is, and the
-                    # rollback keeps it from ever reaching the disk.
-                    version = probe.execute_sql("PRAGMA user_version").fetchone()[0]
-                    probe.execute_sql(f"PRAGMA user_version = {version}")
-                finally:
-                    probe.execute_sql("ROLLBACK")
-        except DatabaseError:
-            return False
-        return version == schema_version and self._has_room()
-
-    def _has_room(self):
-        # A rolled-back write never reaches the disk, so a full disk is asked about directly.
-        return shutil.disk_usage(os.path.dirname(self.path)).free >= MIN_FREE_BYTES
+        """True when the file can be opened, read and written, at `schema_version`, with room."""
+        return self._readiness.is_ready(schema_version)
 
     def unavailability(self, error):
         """SQLite's own words when `error` is a state of the file or disk, else None."""
@@ -216,10 +234,13 @@ class SqliteEngine:
         It is written beside the target, readable by its owner only (it holds webhook secrets),
         and renamed into place only once complete and checked.
         """
+        refusal = self.backup_refusal(target)
+        if refusal is not None:
+            raise ValueError(refusal)
         partial = f"{target}.partial"
         try:
             _remove(partial)
-            os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE))
             copy = sqlite3.connect(partial)
             try:
                 with self.database.connection_context():
@@ -240,6 +261,36 @@ class SqliteEngine:
     def files(self):
         """The paths the live database consists of: the file, its WAL, shared memory and lock."""
         return [self.path, *(f"{self.path}{suffix}" for suffix in ("-wal", "-shm", ".lock"))]
+
+    def backup_refusal(self, target):
+        """Why a backup may not be written to `target`, or None.
+
+        None of the names a backup writes or removes (the target, and its partial copy and that
+        copy's journal) may be a file of the live database, whatever it is called: replacing the
+        WAL under a running service loses acknowledged writes.
+        """
+        for path in (str(target), f"{target}.partial", f"{target}.partial-journal"):
+            if self._is_live_file(path):
+                return f"{path} is a file of the live database at {self.path}"
+        return None
+
+    def _is_live_file(self, path):
+        """Whether `path` names one of `files()`: by its resolved path, or as a hard link."""
+        live = self.files()
+        if os.path.realpath(path) in {os.path.realpath(name) for name in live}:
+            return True
+        try:
+            target = os.stat(path)
+        except OSError:
+            return False
+        for name in live:
+            try:
+                status = os.stat(name)
+            except OSError:
+                continue
+            if (status.st_dev, status.st_ino) == (target.st_dev, target.st_ino):
+                return True
+        return False
 
     def check(self):
         """Integrity, schema version, journal mode and counts of the file, opened read-only."""
@@ -273,19 +324,25 @@ COUNTS = (
 fdatasync = getattr(os, "fdatasync", os.fsync)
 
 
+# What SQLite says of a rollback, to a savepoint or of the transaction, that follows a failure it
+# has already rolled back itself (a full disk does that to the whole transaction).
+_FAILED_ROLLBACKS = ("cannot rollback", "no such savepoint")
+
+
 @contextmanager
 def _keeping_the_first_error(transaction):
     """Leave `transaction`, but let a failed rollback never hide the error that caused it.
 
-    When a commit fails because the disk is full, SQLite has already rolled back, and the
-    rollback that follows fails with "cannot rollback - no transaction is active".
+    When a write fails because the disk is full, SQLite has already rolled back, so what follows
+    fails too: a savepoint's "no such savepoint: ...", then "cannot rollback - no transaction is
+    active". The error raised is the one they followed.
     """
     try:
         with transaction as txn:
             yield txn
     except DatabaseError as error:
         first = error
-        while first is not None and "cannot rollback" in str(first):
+        while first is not None and any(words in str(first) for words in _FAILED_ROLLBACKS):
             first = first.__context__
         if first is None or first is error:
             raise

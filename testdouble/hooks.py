@@ -2,7 +2,6 @@
 
 import hashlib
 import os
-import re
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from config import ConfigError
 from errors import ApiError, error_response
 from models import DEFAULT_NAMESPACE, AgentIdsTaken
 from routes.jsonio import parse_json
+from secret_fields import masked_secrets
 from sentences import validation_message
 from store import utc_timestamp
 from testdouble import state
@@ -27,9 +27,8 @@ from testdouble.schemas import (
 )
 
 REDACTED = "[redacted]"
-# A secret in a body that is not valid JSON: the quoted value, or all that follows if unclosed.
-# Any member named like a secret counts: in broken JSON there is no telling which object it is in.
-SECRET_IN_TEXT = re.compile(r'("(?:webhook_)?secret"\s*:\s*)"(?:[^"\\]|\\.?)*"?')
+# The largest body the journal keeps; a larger one is recorded as its size and type only.
+LARGEST_JOURNALED_BODY = 64 * 1024
 # Which process answered: lets a test show that one worker sees what another one stored.
 WORKER_HEADER = "X-Agents-Worker"
 FIXTURES = FixturesSchema()
@@ -80,8 +79,9 @@ def _finish(response):
         fault = g.pop("lost_response", None)
         if fault is not None:
             response = _fault_response(fault)
-        # A request refused before its namespace was resolved (401) still has one to go to.
-        namespace = g.get("namespace") or _requested_namespace()
+        # A request refused before its namespace was resolved (401 without a valid key) is kept
+        # in no journal: who has no key must not write into a suite's journal, nor grow it.
+        namespace = g.get("namespace")
         if namespace is not None:
             state.record_request(_journal_entry(response.status_code), namespace)
     response.headers[WORKER_HEADER] = str(os.getpid())
@@ -104,35 +104,24 @@ def _journal_entry(status):
 
 
 def _recorded_body():
+    """The body as parsed JSON with its secrets redacted; else only its size and type.
+
+    A body that does not parse is never kept as text: no pattern can find every way a secret
+    may be written in it (an escaped key, a form, single quotes, another encoding).
+    """
     try:
         raw = request.get_data(cache=True)
     except HTTPException:  # larger than the service accepts, so never read
         return None
     if not raw:
         return None
+    kind = request.mimetype or "no declared type"
+    if len(raw) > LARGEST_JOURNALED_BODY:
+        return f"[not kept: {len(raw)} bytes of {kind}, over {LARGEST_JOURNALED_BODY}]"
     try:
-        return redact_secrets(parse_json(raw))
+        return masked_secrets(parse_json(raw), REDACTED)
     except ApiError:
-        return SECRET_IN_TEXT.sub(rf'\1"{REDACTED}"', raw.decode("utf-8", "replace"))
-
-
-def redact_secrets(value, parent=None):
-    """The JSON value with every non-null `webhook_secret`, and a tool server's `secret`, at any
-    depth, replaced."""
-    if isinstance(value, dict):
-        return {
-            key: REDACTED
-            if _is_secret(parent, key) and item is not None
-            else redact_secrets(item, key)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [redact_secrets(item, parent) for item in value]
-    return value
-
-
-def _is_secret(parent, key):
-    return key == "webhook_secret" or (parent == "server" and key == "secret")
+        return f"[not kept: {len(raw)} bytes of {kind}, not JSON]"
 
 
 def read_fixtures_file(path):

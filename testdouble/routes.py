@@ -82,7 +82,7 @@ def load_fixtures():
 @operation(ok=(200, "The journal.", JournalSchema, None), query=JournalQuerySchema, errors=(400,))
 def list_requests():
     """The journal of API requests, oldest first, optionally filtered by method and path."""
-    query = JOURNAL_QUERY.load(request.args.to_dict())
+    query = JOURNAL_QUERY.load_query(request.args)
     return jsonify(requests=state.journal(namespace=g.namespace, **query))
 
 

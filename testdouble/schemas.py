@@ -52,6 +52,10 @@ def _path_pattern(value):
         raise ValidationError(
             "must be a path such as /assistants or /agents/{id}, without a query string."
         )
+    # A placeholder within a segment would need a search with backtracking to match; as a whole
+    # segment it is compared in one step.
+    if any("{id}" in segment and segment != "{id}" for segment in value.split("/")):
+        raise ValidationError("must use {id} only as a whole path segment, as in /agents/{id}.")
 
 
 def _error_code(value):
@@ -161,8 +165,9 @@ class JournalEntrySchema(StrictSchema):
         required=True,
         allow_none=True,
         metadata={
-            "description": "Parsed JSON, else the raw text, null when empty; webhook_secret "
-            "and a tool server's secret redacted.",
+            "description": "Parsed JSON with secrets redacted; null when empty or over the "
+            "size limit; for a body that is not JSON or over 64 KiB, a string giving its size and "
+            "type only.",
         },
     )
     status = fields.Integer(required=True)

@@ -3,7 +3,6 @@ snapshots and loaded fixture files, in tables so that every worker sees the same
 """
 
 import hashlib
-import re
 import uuid
 
 from peewee import BooleanField, CompositeKey, IntegerField, TextField
@@ -112,15 +111,27 @@ def frozen_time(namespace):
     return None if frozen is None else frozen.now
 
 
-def next_namespace_id(namespace):
-    """The namespace's next seeded id, or a random one when it has no seed."""
+def next_namespace_id(namespace, taken=()):
+    """The namespace's next seeded id, or a random one when it has no seed.
+
+    A seeded id that an agent of the namespace already has (a fixture may bring any id), or that
+    is in `taken`, is skipped: the counter moves past it for good.
+    """
     sequence = IdSequence.get_or_none(IdSequence.namespace == namespace)
     if sequence is None:
         return random_id()
-    IdSequence.update(counter=IdSequence.counter + 1).where(
-        IdSequence.namespace == namespace
-    ).execute()
-    return seeded_id(sequence.seed, sequence.counter)
+    counter = sequence.counter
+    while True:
+        candidate = seeded_id(sequence.seed, counter)
+        counter += 1
+        if candidate not in taken and not _is_stored(namespace, candidate):
+            break
+    IdSequence.update(counter=counter).where(IdSequence.namespace == namespace).execute()
+    return candidate
+
+
+def _is_stored(namespace, agent_id):
+    return Agent.select().where((Agent.namespace == namespace) & (Agent.id == agent_id)).exists()
 
 
 def seeded_id(seed, counter):
@@ -205,12 +216,26 @@ def restore_snapshot(name, namespace=DEFAULT_NAMESPACE):
 
 
 JOURNAL_FIELDS = ("method", "path", "query", "headers", "body", "status", "received_at")
+# The most entries a namespace's journal keeps: the newest ones. However many requests a suite
+# (or a runaway client) makes, the journal cannot grow the file beyond this many entries.
+JOURNAL_LIMIT = 1000
 
 
 def record_request(entry, namespace=DEFAULT_NAMESPACE):
-    """Add a request (method, path, query, headers, body, status, received_at) to the journal."""
+    """Add a request (method, path, query, headers, body, status, received_at) to the journal,
+    and forget the namespace's entries beyond the newest JOURNAL_LIMIT."""
     with write_transaction():
         JournalEntry.create(namespace=namespace, **entry)
+        oldest_kept = (
+            JournalEntry.select(JournalEntry.id)
+            .where(JournalEntry.namespace == namespace)
+            .order_by(JournalEntry.id.desc())
+            .limit(1)
+            .offset(JOURNAL_LIMIT - 1)
+        )
+        JournalEntry.delete().where(
+            (JournalEntry.namespace == namespace) & (JournalEntry.id < oldest_kept)
+        ).execute()
 
 
 def journal(method=None, path=None, namespace=DEFAULT_NAMESPACE):
@@ -232,14 +257,24 @@ def clear_journal(namespace=DEFAULT_NAMESPACE):
         JournalEntry.delete().where(JournalEntry.namespace == namespace).execute()
 
 
-def path_matches(pattern, path):
-    """True when `path` is `pattern`, where each `{id}` stands for one path segment.
+ID_SEGMENT = "{id}"
 
-    A trailing slash on either makes no difference, as it makes none to the routes.
+
+def path_matches(pattern, path):
+    """True when `path` is `pattern`, where each `{id}` segment stands for any one path segment.
+
+    A trailing slash on either makes no difference, as it makes none to the routes. Segments are
+    compared one by one, so a match takes time in proportion to the path, whatever the pattern.
     """
-    pieces = (pattern.rstrip("/") or "/").split("{id}")
-    expression = "[^/]+".join(re.escape(piece) for piece in pieces)
-    return re.fullmatch(expression, path.rstrip("/") or "/") is not None
+    wanted, given = _segments(pattern), _segments(path)
+    return len(wanted) == len(given) and all(
+        segment == sent or (segment == ID_SEGMENT and sent != "")
+        for segment, sent in zip(wanted, given, strict=True)
+    )
+
+
+def _segments(path):
+    return (path.rstrip("/") or "/").split("/")
 
 
 FAULT_FIELDS = (
@@ -280,26 +315,31 @@ def clear_faults(namespace=DEFAULT_NAMESPACE):
 def take_fault(method, path, namespace=DEFAULT_NAMESPACE):
     """Spend one use of the oldest fault matching the request and return it; None if none does.
 
-    The use is spent under the write lock, so `times: 2` answers exactly two requests however
-    many workers race for it.
+    Faults are read and matched without the write lock, which every writer of every namespace
+    waits on; only spending a use takes it, and only if that use is still there, so `times: 2`
+    answers exactly two requests however many workers race for it.
     """
-    matching = (
+    candidates = (
         Fault.select()
         .where((Fault.namespace == namespace) & (Fault.method == method))
         .order_by(Fault.id)
     )
-    if not matching.exists():  # the common case, decided without taking the write lock
-        return None
-    with write_transaction():
-        for fault in matching:
-            if not path_matches(fault.path, path):
-                continue
-            if fault.remaining == 1:
-                fault.delete_instance()
-            elif fault.remaining > 1:
-                Fault.update(remaining=Fault.remaining - 1).where(Fault.id == fault.id).execute()
+    for fault in candidates:
+        if path_matches(fault.path, path) and (fault.remaining == -1 or _spend_use(fault.id)):
             return _fault_view(fault)
     return None
+
+
+def _spend_use(fault_id):
+    """Take one of a fault's uses; False when other requests have spent them all meanwhile."""
+    with write_transaction():
+        spent = (
+            Fault.update(remaining=Fault.remaining - 1)
+            .where((Fault.id == fault_id) & (Fault.remaining > 0))
+            .execute()
+        )
+        Fault.delete().where((Fault.id == fault_id) & (Fault.remaining == 0)).execute()
+    return spent == 1
 
 
 def _fault_view(fault):

@@ -164,6 +164,40 @@ def test_mode_server(tmp_path_factory):
         yield server
 
 
+@contextlib.contextmanager
+def holding_the_write_lock(database_path):
+    """Hold what every writer of the database waits for: its lock file and SQLite's write lock."""
+    import fcntl
+    import sqlite3
+
+    with open(f"{database_path}.lock", "a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        connection = sqlite3.connect(database_path, isolation_level=None)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            yield
+            connection.execute("ROLLBACK")
+        finally:
+            connection.close()
+
+
+def answered_within(seconds, call):
+    """`call()`'s result, or an AssertionError when it takes longer than `seconds`.
+
+    The call goes on in its thread after a timeout, and finishes once what held it is released.
+    """
+    from concurrent.futures import ThreadPoolExecutor, TimeoutError
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(call)
+    try:
+        return future.result(timeout=seconds)
+    except TimeoutError:
+        raise AssertionError(f"no answer within {seconds} s") from None
+    finally:
+        pool.shutdown(wait=False)
+
+
 def check_file(path):
     """SQLite's integrity check, schema version and counts of the database file at `path`."""
     return SqliteEngine(str(path)).check()
@@ -177,13 +211,15 @@ def assert_valid_as_stored(agent):
 
 @contextlib.contextmanager
 def read_only(path):
-    """The file refuses writes: by its mode, or for root (whom modes do not stop) immutable."""
+    """The file (or folder) refuses writes: by its mode, or for root (whom modes do not stop)
+    immutable."""
     if os.geteuid() != 0:
-        path.chmod(0o444)
+        mode = path.stat().st_mode
+        path.chmod(0o555 if path.is_dir() else 0o444)
         try:
             yield
         finally:
-            path.chmod(0o644)
+            path.chmod(mode)
         return
     if shutil.which("chattr") is None:
         pytest.skip("chattr is needed to make a file read-only for root")

@@ -268,3 +268,39 @@ def test_a_prefix_and_keys_together_protect_the_prefixed_routes(make_app):
     assert_unauthorized(client.get(f"{PREFIX}/agents"))
     assert client.get(f"{PREFIX}/agents", headers=bearer(KEYS[0])).status_code == 200
     assert client.get("/healthz").status_code == 200
+
+
+# Paths that Werkzeug would redirect to a merged or slash-corrected spelling, with a Location
+# built from the client's Host header and an HTML body.
+REDIRECT_PRONE_PATHS = [
+    f"{PREFIX}//agents",
+    f"/{PREFIX}/agents",
+    f"{PREFIX}//agents/0b6f5bd4-3c1e-4a55-9d0e-6f1c2a7e8b90",
+    f"{PREFIX}/agents//0b6f5bd4-3c1e-4a55-9d0e-6f1c2a7e8b90",
+    "/api//v1/agents",
+    "//healthz",
+    "/readyz//",
+    "//openapi.json",
+    "/docs//",
+    "//docs",
+    "/_test//requests",
+    "//_test/faults",
+]
+
+
+@pytest.mark.parametrize("path", REDIRECT_PRONE_PATHS)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("authorization", [{}, bearer(KEYS[0])], ids=["without a key", "with one"])
+def test_a_path_with_doubled_slashes_is_answered_in_json_and_never_redirected(
+    make_app, path, method, authorization
+):
+    client = make_app(URL_PREFIX=PREFIX, API_KEYS=",".join(KEYS), TEST_MODE=True).test_client()
+    headers = {"Host": "attacker.example", **authorization}
+
+    response = client.open(path, method=method, headers=headers, json={"name": "x"})
+
+    assert response.status_code in (401, 404, 405), response.status_code
+    assert "Location" not in response.headers
+    assert "attacker.example" not in response.get_data(as_text=True) + str(response.headers)
+    assert response.mimetype == "application/json"
+    assert set(response.get_json()) >= {"error", "code"}

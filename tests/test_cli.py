@@ -1,5 +1,6 @@
 """The `agents-api` commands: init-db, export, import, backup and check, on real SQLite files."""
 
+import hashlib
 import json
 import shutil
 import sqlite3
@@ -354,7 +355,75 @@ def test_backup_replaces_an_existing_file_only_when_forced_and_never_the_databas
     assert invoke(target, "check").exit_code == 0
 
     itself = invoke(populated, "backup", populated, "--force")
-    assert itself.exit_code == 1 and "never the database itself" in itself.stderr
+    assert itself.exit_code == 1 and "is a file of the live database" in itself.stderr
+
+
+def digests(paths):
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in paths}
+
+
+LIVE_FILE_TARGETS = {
+    "the database": lambda live: live,
+    "its WAL": lambda live: live.with_name(live.name + "-wal"),
+    "its shared memory": lambda live: live.with_name(live.name + "-shm"),
+    "its lock file": lambda live: live.with_name(live.name + ".lock"),
+    "the database by another spelling": lambda live: (
+        live.parent / "." / ".." / live.parent.name / live.name
+    ),
+}
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]], ids=["", "forced"])
+@pytest.mark.parametrize("target", LIVE_FILE_TARGETS.values(), ids=LIVE_FILE_TARGETS.keys())
+def test_backup_refuses_every_file_of_the_live_database_whatever_the_flags(
+    populated, tmp_path, target, force
+):
+    app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{populated}"})
+    client = app.test_client()
+    assert client.post("/agents", json=VALID_AGENT).status_code == 201  # WAL, SHM and lock exist
+    live = [
+        populated.with_name(populated.name + suffix) for suffix in ("", "-wal", "-shm", ".lock")
+    ]
+    before = digests(live)
+
+    result = invoke(populated, "backup", target(populated), *force)
+
+    assert result.exit_code == 1
+    assert "is a file of the live database" in result.stderr
+    assert digests(live) == before
+    assert client.get("/readyz").status_code == 200
+    assert client.post("/agents", json=VALID_AGENT).status_code == 201
+
+
+@pytest.mark.parametrize("link", ["symlink_to", "hardlink_to"])
+@pytest.mark.parametrize("suffix", ["", "-wal"])
+def test_backup_refuses_a_link_to_a_file_of_the_live_database(populated, tmp_path, link, suffix):
+    client = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{populated}"}).test_client()
+    assert client.post("/agents", json=VALID_AGENT).status_code == 201
+    live_file = populated.with_name(populated.name + suffix)
+    alias = tmp_path / "elsewhere" / "backup.db"
+    alias.parent.mkdir()
+    getattr(alias, link)(live_file)
+    before = digests([live_file])
+
+    result = invoke(populated, "backup", alias, "--force")
+
+    assert result.exit_code == 1
+    assert "is a file of the live database" in result.stderr
+    assert digests([live_file]) == before
+
+
+def test_backup_refuses_a_target_whose_partial_copy_would_be_the_database(tmp_path):
+    """The copy is written to <target>.partial first, and that name is removed afterwards."""
+    live = tmp_path / "agents.db.partial"
+    assert invoke(live, "init-db").exit_code == 0
+    before = digests([live])
+
+    result = invoke(live, "backup", tmp_path / "agents.db")
+
+    assert result.exit_code == 1
+    assert "is a file of the live database" in result.stderr
+    assert digests([live]) == before
 
 
 def test_backup_into_a_missing_folder_says_so(populated, tmp_path):

@@ -145,6 +145,82 @@ def test_an_if_match_on_an_agent_that_does_not_exist_is_not_found(client, create
     assert response.get_json()["code"] == "not_found"
 
 
+# --- Preconditions that cannot be parsed -------------------------------------------------------
+
+# Werkzeug reads each of these as some list of ETags, or as none: a stale client would then
+# overwrite a newer agent without being told.
+MALFORMED_ETAG_LISTS = [
+    '"5f1e0c',
+    '"',
+    ",",
+    ", ,",
+    'W/"',
+    '""x',
+    "5f1e0c",
+    'W/ "5f1e0c"',
+    '"a" "b"',
+    '"a",, W/',
+    '*, "a"',
+    '"a\tb"',
+    "",
+]
+PRECONDITIONS = {
+    "PATCH": ("If-Match", {"json": {"name": "Overwritten"}}),
+    "DELETE": ("If-Match", {}),
+    "GET": ("If-None-Match", {}),
+}
+MALFORMED_MESSAGE = (
+    " must be * or a comma-separated list of entity tags in double quotes, such as "
+    '"5f1e0c" or W/"5f1e0c".'
+)
+
+
+@pytest.mark.parametrize("value", MALFORMED_ETAG_LISTS)
+@pytest.mark.parametrize("method", PRECONDITIONS)
+def test_a_precondition_that_cannot_be_parsed_is_refused_naming_the_header(
+    client, agent_and_stale_etag, method, value
+):
+    agent, _ = agent_and_stale_etag
+    before = current(client, agent)
+    header, request = PRECONDITIONS[method]
+
+    response = client.open(url_of(agent), method=method, headers={header: value}, **request)
+
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["code"] == "validation_error"
+    assert body["fields"] == {header: [header + MALFORMED_MESSAGE]}
+    assert current(client, agent) == before
+
+
+WELL_FORMED_STALE_LISTS = ["W/{stale}", '"x", , {stale}', ",{stale}", '""', '"a" ,\t"b"']
+
+
+@pytest.mark.parametrize("template", WELL_FORMED_STALE_LISTS)
+@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
+def test_a_well_formed_list_without_the_current_etag_is_precondition_failed(
+    client, agent_and_stale_etag, method, template
+):
+    agent, stale = agent_and_stale_etag
+    before = current(client, agent)
+    value = template.replace("{stale}", stale)
+    _, request = PRECONDITIONS[method]
+
+    response = client.open(url_of(agent), method=method, headers={"If-Match": value}, **request)
+
+    assert response.status_code == 412
+    assert current(client, agent) == before
+
+
+def test_a_well_formed_list_with_empty_elements_still_finds_the_current_etag(
+    client, agent_and_stale_etag
+):
+    agent, stale = agent_and_stale_etag
+    shown, etag = current(client, agent)
+    response = client.get(url_of(agent), headers={"If-None-Match": f" , {stale},, {etag} ,"})
+    assert response.status_code == 304
+
+
 # --- Idempotency-Key ---------------------------------------------------------------------------
 
 
@@ -162,6 +238,24 @@ def test_a_retry_with_the_same_key_and_body_returns_the_first_response_and_creat
     assert retry.headers["Location"] == first.headers["Location"]
     assert retry.headers["ETag"] == first.headers["ETag"]
     assert stored_ids(client) == [first.get_json()["agent"]["id"]]
+
+
+def test_a_retry_is_answered_the_same_whatever_webhook_secret_it_sends(client):
+    """The first request's secret is stored: a reply that told a retry carrying it from one
+    carrying another would confirm a guess of it to anyone holding the key."""
+    body = {**VALID_AGENT, "webhook_secret": "whsec-Correct-Horse-Battery-9731"}
+    first = post(client, body, key="create-with-a-secret")
+    right = post(client, body, key="create-with-a-secret")
+    wrong = post(
+        client, {**body, "webhook_secret": "whsec-Wrong-Guess-0000"}, key="create-with-a-secret"
+    )
+
+    answers = [(r.status_code, r.get_json(), r.headers["ETag"]) for r in (first, right, wrong)]
+    assert answers[0] == answers[1] == answers[2]
+    assert right.headers["Idempotent-Replayed"] == wrong.headers["Idempotent-Replayed"] == "true"
+    assert len(stored_ids(client)) == 1
+    without = post(client, VALID_AGENT, key="create-with-a-secret")
+    assert without.status_code == 409  # whether a secret is sent is no secret
 
 
 def test_the_same_body_with_its_members_in_another_order_is_the_same_request(client):

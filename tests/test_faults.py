@@ -11,7 +11,10 @@ import time
 
 import pytest
 import requests
+from peewee import DatabaseError
 
+import migrations
+from storage.sqlite import SqliteEngine
 from tests.conftest import VALID_AGENT, check_file, read_only
 from tests.live_server import LiveServer
 
@@ -188,3 +191,74 @@ def test_a_full_disk_refuses_writes_with_503_and_loses_nothing(small_disk, tmp_p
         filler.unlink()
 
         assert_sound(server, acknowledged)
+    warnings = [
+        record["message"]
+        for record in server.log_records()
+        if record["level"] == "WARNING" and record["logger"] == "agents.errors"
+    ]
+    assert warnings
+    assert all("database or disk is full" in message for message in warnings), warnings
+    assert not any("cannot rollback" in message for message in warnings), warnings
+
+
+def test_on_a_full_disk_every_warning_logged_gives_sqlites_own_cause(small_disk, tmp_path):
+    """Not "cannot rollback - no transaction is active", which SQLite says of the rollback
+    that follows a write it has already rolled back itself."""
+    with LiveServer(small_disk / "agents.db", log_path=tmp_path / "server.log") as server:
+        stored = [create(server, name=f"Before the fault {number}") for number in range(3)]
+        filler = fill(small_disk)
+        large = {
+            **VALID_AGENT["llm_config"],
+            "messages": [{"role": "user", "content": "x" * 100_000}] * 5,
+        }
+        (first, first_etag), (second, _), (third, _) = stored
+        statuses = [
+            call(server, "POST", "/agents", json={**VALID_AGENT, "llm_config": large}).status_code,
+            call(
+                server,
+                "POST",
+                "/agents",
+                json={**VALID_AGENT, "llm_config": large},
+                headers={"Idempotency-Key": "full-disk"},
+            ).status_code,
+            call(
+                server,
+                "PATCH",
+                f"/agents/{first['id']}",
+                json={"llm_config": large},
+                headers={"If-Match": first_etag},
+            ).status_code,
+            call(
+                server, "PATCH", f"/agents/{second['id']}", json={"llm_config": large}
+            ).status_code,
+            call(server, "DELETE", f"/agents/{third['id']}").status_code,
+        ]
+        filler.unlink()
+
+    warnings = [
+        record["message"]
+        for record in server.log_records()
+        if record["level"] == "WARNING" and record["logger"] == "agents.errors"
+    ]
+    assert statuses.count(503) >= 3, statuses
+    assert len(warnings) == statuses.count(503), warnings
+    assert all(message.endswith(": database or disk is full") for message in warnings), warnings
+
+
+def test_a_full_disk_inside_a_nested_write_is_reported_as_full(small_disk):
+    """A write nested in another (a savepoint) fails twice more on the way out: its rollback to
+    the savepoint, and the outer rollback, both after SQLite has rolled back on its own."""
+    engine = SqliteEngine(str(small_disk / "agents.db"))
+    engine.prepare(migrations.migrate)
+    database = engine.database
+    with database.connection_context():
+        database.execute_sql("CREATE TABLE scratch (data BLOB)")
+        filler = fill(small_disk)
+        try:
+            with pytest.raises(DatabaseError) as raised:
+                with engine.write_transaction(), engine.write_transaction():
+                    database.execute_sql("INSERT INTO scratch VALUES (?)", (b"x" * 2_000_000,))
+        finally:
+            filler.unlink()
+
+    assert engine.unavailability(raised.value) == "database or disk is full"

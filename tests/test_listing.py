@@ -233,6 +233,13 @@ BAD_PARAMETERS = {
     "limit negative": ("limit=-1", "limit"),
     "limit not a number": ("limit=abc", "limit"),
     "limit a fraction": ("limit=1.5", "limit"),
+    "limit in Arabic-Indic digits": ("limit=%D9%A3", "limit"),
+    "limit in fullwidth digits": ("limit=%EF%BC%91", "limit"),
+    "limit with an underscore": ("limit=1_000", "limit"),
+    "limit padded with spaces": ("limit=%201%20", "limit"),
+    "limit with a plus sign": ("limit=%2B5", "limit"),
+    "limit given twice": ("limit=5&limit=6", "limit"),
+    "q given twice": ("q=a&q=b", "q"),
     "is_active yes": ("is_active=yes", "is_active"),
     "is_active 1": ("is_active=1", "is_active"),
     "is_active capitalised": ("is_active=True", "is_active"),
@@ -262,6 +269,17 @@ def test_a_bad_parameter_is_a_validation_error_naming_it(client):
         expected[case] = (400, "validation_error", [parameter], True)
 
     assert observed == expected
+
+
+def test_a_parameter_given_twice_is_refused_even_with_the_same_value(client):
+    response = client.get("/agents?is_active=true&is_active=true")
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "is_active must be given once, not 2 times."
+
+
+def test_a_limit_of_ascii_digits_with_leading_zeros_is_a_number(client, add_agents):
+    add_agents(3)
+    assert len(list_agents(client, limit="002")["agents"]) == 2
 
 
 # --- cost of a page ----------------------------------------------------------------------------

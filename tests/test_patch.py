@@ -455,15 +455,25 @@ def test_patch_with_a_null_webhook_secret_removes_it(client, create_agent):
     assert current(client, agent)[0]["webhook_secret_set"] is False
 
 
-def test_setting_the_same_webhook_secret_again_changes_nothing(client, create_agent):
-    agent = create_agent(webhook_secret=SECRET)
-    before, etag = current(client, agent)
-    let_the_clock_tick()
+def test_a_patch_sending_the_stored_secret_answers_exactly_as_a_wrong_guess_would(double):
+    """Were a correct guess answered differently (say, without a new ETag), the answer would
+    confirm the guess: every PATCH that sends a secret is a write."""
+    double.put("/_test/clock", json={"now": "2025-12-13T10:00:00.000Z"})
+    guessed = double.post("/agents", json={**VALID_AGENT, "webhook_secret": SECRET})
+    other = double.post("/agents", json={**VALID_AGENT, "webhook_secret": SECRET})
+    double.put("/_test/clock", json={"now": "2025-12-13T10:00:01.000Z"})
+    answers = {}
 
-    response = client.patch(url_of(agent), json={"webhook_secret": SECRET})
+    for name, created, sent in (("right", guessed, SECRET), ("wrong", other, OTHER_SECRET)):
+        agent = created.get_json()["agent"]
+        response = double.patch(url_of(agent), json={"name": agent["name"], "webhook_secret": sent})
+        shown = {key: value for key, value in response.get_json()["agent"].items() if key != "id"}
+        etag_moved = response.headers["ETag"] != created.headers["ETag"]
+        answers[name] = (response.status_code, shown, etag_moved)
 
-    assert response.status_code == 200
-    assert current(client, agent) == (before, etag)
+    assert answers["right"] == answers["wrong"]
+    assert answers["right"][1]["updated_at"] == "2025-12-13T10:00:01.000Z"
+    assert answers["right"][2] is True
 
 
 def test_replacing_the_webhook_secret_counts_as_a_change(client, create_agent):

@@ -737,14 +737,22 @@ def test_a_patch_that_leaves_the_tools_alone_keeps_their_secrets(client):
     )
 
 
-def test_a_patch_that_changes_nothing_keeps_a_tool_secret_and_the_etag(client):
+def test_a_patch_resending_a_tool_secret_is_answered_as_one_sending_another(client):
     created = client.post("/assistants", json=with_tools(server_tool(secret=SECRET)))
     url = f"/assistants/{created.get_json()['assistant']['id']}"
 
-    unchanged = client.patch(url, json={"llm_config": {"tools": [server_tool(secret=SECRET)]}})
+    resent = client.patch(url, json={"llm_config": {"tools": [server_tool(secret=SECRET)]}})
+    other = client.patch(url, json={"llm_config": {"tools": [server_tool(secret=SECRET + "-2")]}})
 
-    assert unchanged.headers["ETag"] == created.headers["ETag"]
-    assert unchanged.get_json() == created.get_json()
+    # Both are written, so neither answer tells whether a guess of the stored secret was right.
+    assert created.headers["ETag"] != resent.headers["ETag"] != other.headers["ETag"]
+    for answer in (resent, other):
+        assert answer.get_json()["assistant"]["llm_config"]["tools"][0]["server"] == {
+            "url": server_tool()["server"]["url"],
+            "secret_set": True,
+        }
+    untouched = client.patch(url, json={"name": other.get_json()["assistant"]["name"]})
+    assert untouched.headers["ETag"] == other.headers["ETag"]
 
 
 def test_a_rejected_body_never_echoes_a_tool_secret(client):
@@ -770,4 +778,5 @@ def test_the_journal_redacts_a_tool_server_secret_but_not_other_members_named_se
     sent = parsed["llm_config"]["tools"][0]
     assert sent["server"]["secret"] == "[redacted]"
     assert sent["function"]["parameters"] == parameters
-    assert SECRET not in raw and "[redacted]" in raw
+    # A body that is not JSON is not kept at all: no pattern finds every way to write a secret.
+    assert raw == "[not kept: 79 bytes of application/json, not JSON]"

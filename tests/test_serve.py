@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -168,3 +169,50 @@ def test_serve_with_the_test_mode_flag_serves_the_test_routes(tmp_path):
 
     assert reset.status_code == 200
     assert created.json()["agent"]["id"] == seeded_id(7, 0)
+
+
+def _can_bind(port):
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")
+
+
+def test_workers_leave_at_once_when_their_master_is_killed(tmp_path):
+    """Else an orphaned worker goes on serving and holds the port, and a restart cannot bind it."""
+    with LiveServer(tmp_path / "agents.db") as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        workers = server.worker_pids()
+        # What keeps an orphaned gunicorn worker busy the longest: a request still arriving.
+        slow = socket.create_connection(("127.0.0.1", port))
+        slow.sendall(
+            b"POST /agents HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000\r\n\r\n{"
+        )
+        idle = socket.create_connection(("127.0.0.1", port))
+        try:
+            time.sleep(0.5)
+            os.kill(server.process.pid, signal.SIGKILL)
+            server.process.wait(timeout=10)
+            deadline = time.monotonic() + 3
+            while not _can_bind(port) and time.monotonic() < deadline:
+                time.sleep(0.02)
+
+            assert _can_bind(port), "the port is still held 3 s after the master died"
+            assert not [pid for pid in workers if _alive(pid)]
+        finally:
+            slow.close()
+            idle.close()
+            server.kill()  # whatever is left of its process group

@@ -199,6 +199,18 @@ def test_with_a_url_prefix_faults_name_the_prefixed_path(make_app):
             {"method": "GET", "path": "/agents/{name}", "status": 500},
             "path must be a path such as /assistants or /agents/{id}, without a query string.",
         ),
+        (
+            {"method": "GET", "path": "/agents/" + "{id}" * 16, "status": 500},
+            "path must use {id} only as a whole path segment, as in /agents/{id}.",
+        ),
+        (
+            {"method": "GET", "path": "/agents/x{id}", "status": 500},
+            "path must use {id} only as a whole path segment, as in /agents/{id}.",
+        ),
+        (
+            {"method": "GET", "path": "/agents/" + "x" * 2041, "status": 500},
+            "path must be between 1 and 2048 characters long.",
+        ),
         ({"method": "GET", "path": "/agents"}, "status is required."),
         (
             {"method": "GET", "path": "/agents", "status": 200},
@@ -245,3 +257,42 @@ def test_a_bad_fault_is_refused_and_nothing_is_added(double, fault, message):
 def test_a_fault_body_must_be_json(double):
     response = double.post("/_test/faults", data="method=GET")
     assert (response.status_code, response.get_json()["code"]) == (415, "unsupported_media_type")
+
+
+def test_a_pattern_of_many_id_segments_is_matched_in_time_proportional_to_the_path(double):
+    pattern = "/agents" + "/{id}" * 400
+    add_fault(double, method="GET", path=pattern, status=500, times=-1)
+    began = time.monotonic()
+    misses = [double.get("/agents" + "/abcd" * 399 + "/x/y").status_code for _ in range(20)]
+    assert misses == [404] * 20
+    assert double.get("/agents" + "/abcd" * 400).status_code == 500
+    assert time.monotonic() - began < 5
+
+
+def test_fault_paths_are_matched_outside_the_write_lock(double, monkeypatch):
+    """Every writer of every namespace waits on that lock; a match must not make them wait."""
+    from store import current_store
+    from testdouble import state
+
+    held_while_matching = []
+    match = state.path_matches
+
+    def observed_match(pattern, path):
+        held_while_matching.append(current_store().engine.database.in_transaction())
+        return match(pattern, path)
+
+    monkeypatch.setattr(state, "path_matches", observed_match)
+    add_fault(double, method="GET", path="/agents/{id}/never", status=500, times=3)
+    add_fault(double, method="GET", path="/agents", status=503, times=2)
+    add_fault(double, method="GET", path="/agents/{id}", status=502, times=-1)
+
+    statuses = [
+        double.get("/agents").status_code,
+        double.get("/agents/00000000-0000-4000-8000-000000000000").status_code,
+        double.get("/agents").status_code,
+        double.get("/agents").status_code,
+    ]
+
+    assert statuses == [503, 502, 503, 200]
+    assert held_while_matching and not any(held_while_matching)
+    assert [fault["times"] for fault in double.get("/_test/faults").get_json()["faults"]] == [3, -1]

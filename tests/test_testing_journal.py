@@ -1,5 +1,6 @@
 """The request journal: what it keeps of each API request, what it hides, and its filters."""
 
+import json
 import re
 
 import pytest
@@ -46,25 +47,49 @@ def test_the_authorization_value_is_redacted(make_app):
     client = make_app(TEST_MODE=True, API_KEYS="the-real-key").test_client()
     key = {"Authorization": "Bearer the-real-key"}
     client.get("/agents", headers=key)
-    client.get("/agents", headers={"Authorization": "Bearer a-wrong-key"})
     response = client.get("/_test/requests", headers=key)
-    entries = response.get_json()["requests"]
-    assert [entry["status"] for entry in entries] == [200, 401]
-    assert [entry["headers"]["Authorization"] for entry in entries] == ["[redacted]"] * 2
-    text = response.get_data(as_text=True)
-    assert "the-real-key" not in text and "a-wrong-key" not in text
+    [entry] = response.get_json()["requests"]
+    assert entry["headers"]["Authorization"] == "[redacted]"
+    assert "the-real-key" not in response.get_data(as_text=True)
 
 
-def test_webhook_secrets_are_redacted_at_any_depth_and_in_raw_text(double):
+def test_with_keys_a_refused_request_is_journaled_nowhere(make_app):
+    """Whoever has no key cannot write into any suite's journal, nor grow the file by it."""
+    client = make_app(TEST_MODE=True, API_KEYS="the-real-key").test_client()
+    key = {"Authorization": "Bearer the-real-key"}
+    victim = {"X-Agents-Namespace": "victim"}
+    client.get("/agents", headers={**key, **victim})
+    planted = {"name": "Planted", "padding": "x" * 100_000}
+
+    refusals = [
+        client.post("/agents", json=planted, headers=victim),
+        client.post("/agents", json=planted, headers={**victim, "Authorization": "Bearer wrong"}),
+        client.get("/agents", headers={**victim, "Authorization": "Basic dGhlLXJlYWwta2V5"}),
+    ]
+
+    assert [response.status_code for response in refusals] == [401, 401, 401]
+    entries = client.get("/_test/requests", headers={**key, **victim}).get_json()["requests"]
+    assert [(entry["method"], entry["status"]) for entry in entries] == [("GET", 200)]
+    assert client.get("/_test/requests", headers=key).get_json()["requests"] == []
+
+
+def test_webhook_secrets_are_redacted_at_any_depth(double):
     double.post("/agents", json={**VALID_AGENT, "webhook_secret": "top-secret-1"})
     double.post("/agents", json={"name": "n", "nested": [{"webhook_secret": "top-secret-2"}]})
     double.patch("/agents/00000000-0000-4000-8000-000000000000", json={"webhook_secret": None})
+    # Valid JSON with its key escaped: redacted by the key it decodes to.
     double.post(
         "/agents",
-        data='{"name": "broken", "webhook_secret": "top-secret-3", ',
+        data='{"name": "escaped", "webhook\\u005fsecret": "top-secret-3"}',
         content_type="application/json",
     )
-    double.post("/agents", data='{"webhook_secret": "top-secret-4', content_type="application/json")
+    tool = {
+        "type": "function",
+        "function": {"name": "lookup"},
+        "server": {"url": "https://example.com/tools", "secret": "top-secret-4"},
+    }
+    llm_config = {**VALID_AGENT["llm_config"], "tools": [tool]}
+    double.post("/agents", json={**VALID_AGENT, "llm_config": llm_config})
 
     response = double.get("/_test/requests")
     entries = response.get_json()["requests"]
@@ -72,26 +97,77 @@ def test_webhook_secrets_are_redacted_at_any_depth_and_in_raw_text(double):
     assert entries[0]["body"]["name"] == VALID_AGENT["name"]
     assert entries[1]["body"]["nested"] == [{"webhook_secret": "[redacted]"}]
     assert entries[2]["body"] == {"webhook_secret": None}
-    assert entries[3]["body"] == '{"name": "broken", "webhook_secret": "[redacted]", '
-    assert entries[4]["body"] == '{"webhook_secret": "[redacted]"'
+    assert entries[3]["body"] == {"name": "escaped", "webhook_secret": "[redacted]"}
+    assert entries[4]["body"]["llm_config"]["tools"][0]["server"] == {
+        "url": "https://example.com/tools",
+        "secret": "[redacted]",
+    }
     assert "top-secret" not in response.get_data(as_text=True)
 
 
+# Bodies that are not JSON, each holding a secret in a form a text search would miss.
+UNPARSED_BODIES = {
+    "broken JSON": (b'{"name": "broken", "webhook_secret": "top-secret-5", ', "application/json"),
+    "unclosed JSON": (b'{"webhook_secret": "top-secret-6', "application/json"),
+    "an escaped key and a trailing comma": (
+        b'{"webhook\\u005fsecret": "top-secret-7",}',
+        "application/json",
+    ),
+    "a form": (b"name=form&webhook_secret=top-secret-8", "application/x-www-form-urlencoded"),
+    "single quotes": (b"{'webhook_secret': 'top-secret-9'}", "application/json"),
+    "UTF-16 with a trailing comma": (
+        '{"webhook_secret": "top-secret-10",}'.encode("utf-16"),
+        "application/json",
+    ),
+    "NaN": (b'{"name": NaN, "webhook_secret": "top-secret-11"}', "application/json"),
+    "a lone surrogate": (b'{"webhook_secret": "top-secret-12\\ud800"}', "application/json"),
+    "plain text": (b"my secret is top-secret-13", "text/plain"),
+}
+
+
 @pytest.mark.parametrize(
-    ("data", "content_type", "recorded"),
-    [
-        ("not json at all", "text/plain", "not json at all"),
-        ('{"name": NaN}', "application/json", '{"name": NaN}'),
-        ('"\\ud800"', "application/json", '"\\ud800"'),
-        (b"\xff\xfe", "application/json", "\ufffd\ufffd"),
-        ("[1, 2]", "application/json", [1, 2]),
-    ],
+    ("data", "content_type"), UNPARSED_BODIES.values(), ids=UNPARSED_BODIES.keys()
 )
-def test_a_body_that_is_not_a_json_object_is_kept_as_json_or_raw_text(
-    double, data, content_type, recorded
-):
+def test_a_body_that_is_not_json_is_journaled_as_its_size_and_type_only(double, data, content_type):
     double.post("/agents", data=data, content_type=content_type)
-    assert journal(double)[0]["body"] == recorded
+
+    response = double.get("/_test/requests")
+
+    [entry] = response.get_json()["requests"]
+    assert entry["body"] == f"[not kept: {len(data)} bytes of {content_type}, not JSON]"
+    assert "top-secret" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("data", ["[1, 2]", '"text"', "null", "7"])
+def test_a_json_body_that_is_not_an_object_is_kept_as_json(double, data):
+    double.post("/agents", data=data, content_type="application/json")
+    assert journal(double)[0]["body"] == json.loads(data)
+
+
+def test_a_body_over_64_kib_is_journaled_as_its_size_and_type_only(double):
+    kept = {"name": "Kept", "first_message": "x" * (65_536 - 40)}
+    large = {"name": "Large", "first_message": "x" * 65_536}
+    double.post("/agents", json=kept)
+    double.post("/agents", json=large)
+
+    first, second = journal(double)
+
+    assert first["body"] == kept
+    size = len(json.dumps(large).encode())
+    assert second["body"] == f"[not kept: {size} bytes of application/json, over 65536]"
+
+
+def test_the_journal_keeps_the_newest_thousand_requests_of_each_namespace(double, in_namespace):
+    in_namespace("other").get("/agents")
+    for number in range(1_005):
+        double.get(f"/agents?q=request-{number}")
+
+    entries = journal(double)
+
+    assert len(entries) == 1_000
+    assert entries[0]["query"] == {"q": ["request-5"]}
+    assert entries[-1]["query"] == {"q": ["request-1004"]}
+    assert len(in_namespace("other").get("/_test/requests").get_json()["requests"]) == 1
 
 
 def test_an_oversized_body_is_journaled_without_it(make_app):
@@ -140,6 +216,8 @@ def test_journal_filters_by_method_and_by_path_with_an_id_placeholder(double):
             "path must be a path such as /assistants or /agents/{id}, without a query string.",
         ),
         ({"status": "200"}, "status is not a known query parameter."),
+        ({"method": ["GET", "POST"]}, "method must be given once, not 2 times."),
+        ({"path": ["/agents", "/agents", "/agents"]}, "path must be given once, not 3 times."),
     ],
 )
 def test_a_bad_journal_filter_is_refused(double, query, message):

@@ -87,6 +87,31 @@ def test_an_idempotent_replay_does_not_spend_a_seeded_id(double):
     assert [first["id"], create(double)["id"]] == seeded
 
 
+def test_a_seeded_id_already_taken_by_a_fixture_is_skipped(double):
+    seeded = ids_after_seeding(double, 1, count=4)
+    double.post("/_test/reset", json={"seed": 1})
+    fixture = {"id": seeded[0], "name": "Fixture with the first seeded id"}
+    assert double.post("/_test/fixtures", json={"agents": [fixture]}).status_code == 201
+
+    created = [create(double)["id"] for _ in range(3)]
+
+    assert created == seeded[1:]
+    listed = {agent["id"] for agent in double.get("/agents").get_json()["agents"]}
+    assert listed == set(seeded)
+
+
+def test_fixtures_without_ids_skip_the_seeded_ids_of_fixtures_beside_them(double):
+    seeded = ids_after_seeding(double, 3, count=3)
+    double.post("/_test/reset", json={"seed": 3})
+    agents = [{"name": "Gets an id"}, {"id": seeded[0], "name": "Brings the first"}]
+
+    response = double.post("/_test/fixtures", json={"agents": agents})
+
+    assert response.status_code == 201, response.get_json()
+    assert [agent["id"] for agent in response.get_json()["agents"]] == [seeded[1], seeded[0]]
+    assert create(double)["id"] == seeded[2]
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [

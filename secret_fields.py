@@ -1,0 +1,37 @@
+"""Which members of a request body are secrets: write-only values no answer may reveal.
+
+A stored secret is never shown, and no answer may depend on whether a value sent is the stored
+one, or a client could confirm a guess. The secrets are every `webhook_secret`, and the `secret`
+of a tool's `server` object (`llm_config.tools.N.server.secret`), at whatever depth they appear,
+so that a body which is not a valid agent is treated the same way.
+"""
+
+
+def _is_secret(key, value, parent_key):
+    return value is not None and (
+        key == "webhook_secret" or (key == "secret" and parent_key == "server")
+    )
+
+
+def carries_secret(value, parent_key=None):
+    """True when the JSON value holds a non-null secret anywhere."""
+    if isinstance(value, dict):
+        return any(
+            _is_secret(key, item, parent_key) or carries_secret(item, key)
+            for key, item in value.items()
+        )
+    if isinstance(value, list):
+        return any(carries_secret(item) for item in value)
+    return False
+
+
+def masked_secrets(value, mask, parent_key=None):
+    """The JSON value with every non-null secret replaced by `mask`."""
+    if isinstance(value, dict):
+        return {
+            key: mask if _is_secret(key, item, parent_key) else masked_secrets(item, mask, key)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [masked_secrets(item, mask) for item in value]
+    return value
