@@ -118,7 +118,6 @@ class BufferedThreadWorker(JsonThreadWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.max_body = load_settings()["MAX_BODY_BYTES"]
-        self.busy = 0  # requests handed to the threads and not finished
         self.reading = set()  # connections waiting for more of their request
         self.writing = set()  # connections with an answer left to write
         self.lingering = deque()  # connections closing, waiting for the client's FIN
@@ -230,21 +229,6 @@ class BufferedThreadWorker(JsonThreadWorker):
         conn.data_ready = True
         self.enqueue_req(conn)
 
-    def enqueue_req(self, conn):
-        self.busy += 1
-        if self.busy >= self.cfg.threads:
-            self.set_accept_enabled(False)
-        super().enqueue_req(conn)
-
-    def set_accept_enabled(self, enabled):
-        """Accept new connections only while a thread is free.
-
-        Requests of connections already accepted still queue for the threads, but a new one is
-        better taken by another worker than queued behind this one's busy threads (gthread's
-        threads, blocked reading, made it look busy the same way).
-        """
-        super().set_accept_enabled(enabled and self.busy < self.cfg.threads)
-
     def _stop_reading(self, conn):
         if not conn.waiting:
             return
@@ -274,13 +258,6 @@ class BufferedThreadWorker(JsonThreadWorker):
             conn.sock = sock
 
     def finish_request(self, conn, fs):
-        """A thread is done with a request: it is free for the next, and the answer goes on."""
-        self.busy -= 1
-        if not self._accepting:
-            self.set_accept_enabled(self.nr_conns < self.worker_connections)
-        self._after_request(conn, fs)
-
-    def _after_request(self, conn, fs):
         if conn.outbox:
             # What the client has not taken yet is written from the poller; then the connection
             # goes on (kept alive), or, without `finish`, the answer ends with it.
@@ -325,7 +302,7 @@ class BufferedThreadWorker(JsonThreadWorker):
             self._linger(conn)
         else:
             fs, conn.finish = conn.finish, None
-            self._after_request(conn, fs)
+            self.finish_request(conn, fs)
 
     def _stop_writing(self, conn):
         try:
