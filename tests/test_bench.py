@@ -57,3 +57,28 @@ def _table(markdown, heading):
 
 def _cells(line):
     return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def test_the_simulated_call_benchmark_completes_with_every_delivery_made(tmp_path):
+    output = tmp_path / "calls.md"
+    finished = subprocess.run(
+        [
+            str(ROOT / "bench" / "run"),
+            "--calls",
+            "--calls",
+            "5",
+            "--warm-up",
+            "1",
+            "--output",
+            str(output),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    [row] = _table(output.read_text(), "## Figures")
+    assert float(row["Wall ms: min"]) > 0
+    assert float(row["Server CPU ms per call"]) > 0
