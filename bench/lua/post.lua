@@ -1,4 +1,5 @@
--- POST /agents with random full agents. Argument: the file of JSON bodies, one a line.
+-- POST /agents with random full agents. Arguments: the file of JSON bodies, one a line, and
+-- optionally the collection path (/agents; /assistants for the other path family).
 dofile("report.lua")
 local pool = {}
 
@@ -6,7 +7,7 @@ function init(args)
    seed_random()
    local headers = {["Content-Type"] = "application/json"}
    for _, body in ipairs(read_lines(args[1])) do
-      table.insert(pool, wrk.format("POST", "/agents", headers, body))
+      table.insert(pool, wrk.format("POST", args[2] or "/agents", headers, body))
    end
 end
 
