@@ -6,7 +6,6 @@ models and voices each offers and which provider-only fields each takes come fro
 """
 
 import functools
-import json
 
 import orjson
 from marshmallow import ValidationError, post_load, validates_schema
@@ -49,8 +48,11 @@ class RememberedObject(Object):
     def _deserialize(self, value, attr, data, partial=None, **kwargs):
         if not isinstance(value, dict) or partial or kwargs:
             return super()._deserialize(value, attr, data, partial=partial, **kwargs)
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        if len(text) > LONGEST_REMEMBERED_TEXT or carries_secret(value):
+        try:
+            text = orjson.dumps(value)
+        except TypeError:  # what orjson cannot hold as it is: an integer beyond 64 bits, ...
+            return super()._deserialize(value, attr, data)
+        if len(text) > LONGEST_REMEMBERED_TEXT or _may_carry_secret(text, value):
             return super()._deserialize(value, attr, data)
         remembered = self._valid(catalog.current(), text)
         if remembered is None:
@@ -61,13 +63,19 @@ class RememberedObject(Object):
     @functools.lru_cache(maxsize=REMEMBERED_CONFIGS)  # noqa: B019 - the fields live for good
     def _valid(self, known, text):
         """The loaded value of `text` as JSON bytes, validated once under catalog `known`; None
-        when orjson cannot hold it as it is (an integer beyond 64 bits, a lone surrogate)."""
-        loaded = super()._deserialize(json.loads(text), self.name, None)
+        when it does not come back from JSON as it is."""
+        loaded = super()._deserialize(orjson.loads(text), self.name, None)
         try:
             remembered = orjson.dumps(loaded)
         except TypeError:
             return None
         return remembered if orjson.loads(remembered) == loaded else None
+
+
+def _may_carry_secret(text, value):
+    # A secret is a member named so, and JSON text names its members in quotes: most configs
+    # have neither name anywhere, and need no walk through every member.
+    return (b'"secret"' in text or b'"webhook_secret"' in text) and carries_secret(value)
 
 
 class KnownProvider:
