@@ -49,7 +49,8 @@ def markdown(rows, options, started, command):
         f"warms every server up for {options.warm_up} s, then runs {options.rounds} round(s) "
         f"of {options.duration} s on each in turn, and each server's figures are those of its "
         "fastest round (a busy machine only ever slows a round down); requests, failures and "
-        "memory count every round. "
+        "memory count every round, and the raw figures give the slowest and fastest round's "
+        "req/s. "
         "The service runs under gunicorn with the repository's gunicorn.conf.py (as `serve` "
         "runs it) and 2 workers on 127.0.0.1, on a fresh SQLite file (WAL, every write fsynced "
         f"before it is answered) holding {options.agents:,} agents POSTed through its API "
@@ -86,15 +87,17 @@ def markdown(rows, options, started, command):
         "",
         "## Raw figures",
         "",
-        "| Scenario | Server | Agents | Requests (all rounds) | req/s | p50 ms | p99 ms "
-        "| CPU µs/req | Non-2xx | Socket errors | Peak RSS/worker MB |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| Scenario | Server | Agents | Requests (all rounds) | req/s | Rounds' req/s "
+        "| p50 ms | p99 ms | CPU µs/req | Non-2xx | Socket errors | Peak RSS/worker MB |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for row in rows:
         run = row.run
+        slowest, fastest = run.spread
         lines.append(
             f"| {row.scenario} | {row.server} | {row.stored:,} | {run.requests:,} "
-            f"| {run.requests_per_second:,.0f} | {run.p50_ms:.2f} | {run.p99_ms:.2f} "
+            f"| {run.requests_per_second:,.0f} | {slowest:,.0f} to {fastest:,.0f} "
+            f"| {run.p50_ms:.2f} | {run.p99_ms:.2f} "
             f"| {run.cpu_us_per_request:.0f} | {run.non_2xx} | {run.socket_errors} "
             f"| {run.peak_rss_mb:.1f} |"
         )
