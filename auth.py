@@ -33,11 +33,17 @@ def require_api_key():
 def presented_key():
     """The configured API key the request's Bearer token is, or None (also when none are set)."""
     if "api_key" not in g:
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        token = token.strip()
-        known = scheme.lower() == "bearer" and _is_known_key(token, current_app.config["API_KEYS"])
-        g.api_key = token if known else None
+        authorization = request.headers.get("Authorization", "")
+        g.api_key = known_key(authorization, current_app.config["API_KEYS"])
     return g.api_key
+
+
+def known_key(authorization, keys):
+    """The key an Authorization header's Bearer token is, when it is one of `keys`; else None."""
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    known = scheme.lower() == "bearer" and _is_known_key(token, keys)
+    return token if known else None
 
 
 def api_roots(prefix):

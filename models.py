@@ -126,8 +126,9 @@ class StoredAgent(NamedTuple):
 
 # The request paths run the same few statements all day, so they are written out once here
 # rather than built by the query builder on every request.
-SELECT_AGENT = 'SELECT "id", "document", "etag" FROM "agent" WHERE "namespace" = ? AND "id" = ?'
-SELECT_DOCUMENTS = 'SELECT "document" FROM "agent" WHERE "namespace" = ?'
+# {document} is the column itself, or the engine's expression that reads it as bytes.
+SELECT_AGENT = 'SELECT "id", {document}, "etag" FROM "agent" WHERE "namespace" = ? AND "id" = ?'
+SELECT_DOCUMENTS = 'SELECT {document} FROM "agent" WHERE "namespace" = ?'
 NEWEST_FIRST = ' ORDER BY "created_at" DESC, "id" DESC'
 INSERT_AGENT = (
     'INSERT INTO "agent" ("namespace", "id", "created_at", "updated_at", "is_active", '
@@ -146,21 +147,32 @@ UPDATE_IF_UNCHANGED = (
 DELETE_AGENT = 'DELETE FROM "agent" WHERE "namespace" = ? AND "id" = ?'
 
 
-def get_agent(agent_id, namespace=DEFAULT_NAMESPACE):
-    """The stored agent with that id; raises AgentNotFound."""
-    row = db.execute_sql(SELECT_AGENT, (namespace, agent_id)).fetchone()
+def get_agent(agent_id, namespace=DEFAULT_NAMESPACE, as_bytes=False):
+    """The stored agent with that id; raises AgentNotFound. Its document is UTF-8 bytes when
+    asked `as_bytes`, for an answer that splices it in as it is."""
+    sql = SELECT_AGENT.format(document=_document_column(as_bytes))
+    row = db.execute_sql(sql, (namespace, agent_id)).fetchone()
     if row is None:
         raise AgentNotFound(agent_id)
     return StoredAgent(*row)
 
 
-def list_agents(limit=None, after=None, is_active=None, query=None, namespace=DEFAULT_NAMESPACE):
+def list_agents(
+    limit=None,
+    after=None,
+    is_active=None,
+    query=None,
+    namespace=DEFAULT_NAMESPACE,
+    as_bytes=False,
+):
     """The stored JSON of agents newest first, `limit` (all when None) after `after`.
 
     `after` is the (created_at, id) of the last agent of the previous page. Only the documents
-    are fetched: every other column would cost a Python string per row for nothing.
+    are fetched: every other column would cost a Python string per row for nothing. With
+    `as_bytes` they are UTF-8 bytes: a page of 100 is then joined without decoding each to text
+    and encoding it back.
     """
-    sql = [SELECT_DOCUMENTS]
+    sql = [SELECT_DOCUMENTS.format(document=_document_column(as_bytes))]
     params = [namespace]
     if is_active is not None:
         sql.append(' AND "is_active" = ?')
@@ -177,6 +189,10 @@ def list_agents(limit=None, after=None, is_active=None, query=None, namespace=DE
         sql.append(" LIMIT ?")
         params.append(limit)
     return [row[0] for row in db.execute_sql("".join(sql), params)]
+
+
+def _document_column(as_bytes):
+    return current_store().engine.document_as_bytes if as_bytes else '"document"'
 
 
 def _escape_like(text):

@@ -14,6 +14,7 @@ from merge_patch import merge_patch
 from provider_schemas import (
     MESSAGE_ROLES,
     LlmConfigSchema,
+    RememberedObject,
     SttConfigSchema,
     TtsConfigSchema,
     is_realtime,
@@ -126,10 +127,10 @@ class AgentSchema(StrictSchema):
     webhook_events = Array(
         Text(validate=one_of(WEBHOOK_EVENTS)), load_default=list, validate=no_duplicates
     )
-    stt_config = Object(SttConfigSchema, allow_none=True, load_default=None)
-    llm_config = Object(LlmConfigSchema, allow_none=True, load_default=None)
-    tts_config = Object(TtsConfigSchema, allow_none=True, load_default=None)
-    analysis_plan = Object(AnalysisPlanSchema, allow_none=True, load_default=None)
+    stt_config = RememberedObject(SttConfigSchema, allow_none=True, load_default=None)
+    llm_config = RememberedObject(LlmConfigSchema, allow_none=True, load_default=None)
+    tts_config = RememberedObject(TtsConfigSchema, allow_none=True, load_default=None)
+    analysis_plan = RememberedObject(AnalysisPlanSchema, allow_none=True, load_default=None)
     created_at = fields.String(dump_only=True, metadata={"format": "date-time"})
     updated_at = fields.String(dump_only=True, metadata={"format": "date-time"})
 

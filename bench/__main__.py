@@ -1,24 +1,27 @@
 """Benchmark the service against the framework floor: `bench/run [--quick]` (bench/README.md).
 
-Both run under `gunicorn` with the repository's gunicorn.conf.py and two workers (of two
-threads each, as `serve` runs them) on 127.0.0.1; the service on a fresh SQLite file seeded
-through its API, the floor with constant bodies copied from the service's own answers. Each
-scenario runs in rounds that take the floor and the service in turn, so the ratio of the two is
-taken under the same conditions.
+The service runs under `gunicorn` with the repository's gunicorn.conf.py and two workers (as
+`serve` runs them) on 127.0.0.1, on a fresh SQLite file seeded through its API. The floor is a
+bare Flask app with constant bodies copied from the service's own answers, run twice: with
+gunicorn's sync workers (the first line every ratio is taken against) and under the service's
+own configuration. json-server, a peer, serves the same agents from a JSON file. Each scenario
+runs in rounds that take every server in turn, so their ratios are taken under the same
+conditions.
 """
 
 import argparse
 import json
 import shlex
+import socket
 import sys
 import tempfile
-from contextlib import nullcontext
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
 
-from bench import agents, load, report
+from bench import agents, json_server, load, report
 from tests.live_server import LiveServer
 
 RESULTS = Path(__file__).with_name("results.md")
@@ -27,13 +30,16 @@ WORKERS = 2
 # Scenario name, wrk script, and the data files it reads (keys of `files` below).
 SCENARIOS = (
     ("GET one", "get_one", ("ids",)),
-    ("GET list page (limit=100)", "list_page", ()),
+    ("GET list page (limit=100)", "list_page", ("list_path",)),
     ("POST", "post", ("posts",)),
     ("PATCH", "patch", ("ids", "patches")),
     ("90/10 mix", "mix", ("ids", "posts", "patches")),
 )
 SCALED = ("get_one", "list_page")
 DISTINCT_BODIES = 200
+LIST_PAGE = "/agents?limit=100"
+# json-server pages with _limit; `limit` would be a filter on a field of that name.
+JSON_SERVER_LIST_PAGE = "/agents?_limit=100"
 
 
 def parse_options(argv):
@@ -67,6 +73,9 @@ def parse_options(argv):
     parser.add_argument(
         "--output", type=Path, help="where the markdown goes (bench/results.md; quick: nowhere)"
     )
+    parser.add_argument(
+        "--no-peer", action="store_true", help="leave json-server out (in by default; quick: out)"
+    )
     options = parser.parse_args(argv)
     quick = options.quick
     # Many short rounds rather than a few long ones: on a shared machine some rounds of a server
@@ -84,6 +93,7 @@ def parse_options(argv):
             setattr(options, name, short if quick else full)
     if options.output is None and not quick:
         options.output = RESULTS
+    options.peer = not (options.no_peer or quick)
     return options
 
 
@@ -101,79 +111,106 @@ def main(argv=None):
 
 
 def _measure(folder, options):
-    files = {}
-    scale_server = None
+    scale_ids = None
     if options.scale_agents:
         print(f"Seeding {options.scale_agents:,} agents into SQLite...", file=sys.stderr)
         scale_ids = agents.seed_into_sqlite(folder / "scale.db", options.scale_agents)
-        files["scale_ids"] = agents.write_lines(folder / "scale_ids.txt", scale_ids)
+        scale_ids = agents.write_lines(folder / "scale_ids.txt", scale_ids)
+    if options.peer:
+        json_server.install()
 
     with LiveServer(folder / "service.db", workers=WORKERS) as service:
         print(f"Seeding {options.agents:,} agents through the API...", file=sys.stderr)
         ids = agents.seed_through_api(service.url, options.agents)
-        files["ids"] = agents.write_lines(folder / "ids.txt", ids)
         first_new = options.agents
-        files["posts"] = agents.write_bodies(
-            folder / "posts.txt",
-            map(agents.agent_body, range(first_new, first_new + DISTINCT_BODIES)),
-        )
-        files["patches"] = agents.write_bodies(
-            folder / "patches.txt", map(agents.patch_body, range(DISTINCT_BODIES))
-        )
+        files = {
+            "ids": agents.write_lines(folder / "ids.txt", ids),
+            "posts": agents.write_bodies(
+                folder / "posts.txt",
+                map(agents.agent_body, range(first_new, first_new + DISTINCT_BODIES)),
+            ),
+            "patches": agents.write_bodies(
+                folder / "patches.txt", map(agents.patch_body, range(DISTINCT_BODIES))
+            ),
+            "list_path": LIST_PAGE,
+        }
         floor_bodies = folder / "floor.json"
         floor_bodies.write_text(
             json.dumps(
                 {
                     "agent": requests.get(f"{service.url}/agents/{ids[0]}", timeout=10).text,
-                    "list": requests.get(f"{service.url}/agents?limit=100", timeout=10).text,
+                    "list": requests.get(f"{service.url}{LIST_PAGE}", timeout=10).text,
                 }
             )
         )
-        floor = LiveServer(
-            folder / "floor.db",
-            workers=WORKERS,
-            app=FLOOR_APP,
-            BENCH_FLOOR_BODIES=str(floor_bodies),
-        )
-        if options.scale_agents:
+        floors = [
+            LiveServer(
+                folder / f"floor-{name}.db",
+                workers=WORKERS,
+                app=FLOOR_APP,
+                arguments=arguments,
+                BENCH_FLOOR_BODIES=str(floor_bodies),
+            )
+            for name, arguments in (("sync", ["--worker-class", "sync"]), ("gthread", []))
+        ]
+        targets = [
+            report.Target("floor (sync)", floors[0], options.agents, files),
+            report.Target("floor (gthread)", floors[1], options.agents, files),
+            report.Target("service", service, options.agents, files),
+        ]
+        if options.peer:
+            everything = requests.get(f"{service.url}/agents", timeout=60).json()["agents"]
+            peer = json_server.JsonServer(folder, everything, _free_port())
+            peer_files = {**files, "list_path": JSON_SERVER_LIST_PAGE}
+            targets.append(report.Target("json-server", peer, options.agents, peer_files))
+        if scale_ids:
             scale_server = LiveServer(folder / "scale.db", workers=WORKERS)
-        with floor, scale_server or nullcontext():
-            return _drive_all(floor, service, scale_server, files, options)
+            scale_files = {**files, "ids": scale_ids}
+            scale = report.Target("service", scale_server, options.scale_agents, scale_files)
+            targets.append(scale)
+        with ExitStack() as started:
+            for target in targets:
+                if target.server is not service:
+                    started.enter_context(target.server)
+            return _drive_all(targets, options)
 
 
-def _drive_all(floor, service, scale_server, files, options):
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _drive_all(all_targets, options):
     """Run each scenario in rounds that take the servers in turn, so drift hits all alike."""
     rows = []
     for name, script, inputs in SCENARIOS:
         if options.scenario and script not in options.scenario:
             continue
-        targets = [("floor", floor, options.agents), ("service", service, options.agents)]
-        if scale_server and script in SCALED:
-            targets.append(("service", scale_server, options.scale_agents))
-        arguments = {
-            server: [
-                files["scale_ids" if server is scale_server and key == "ids" else key]
-                for key in inputs
-            ]
-            for _, server, _ in targets
-        }
-        print(
-            f"{name}: {', '.join(f'{n} at {stored:,}' for n, _, stored in targets)}",
-            file=sys.stderr,
-        )
-        for _, server, _ in targets:
-            load.warm_up(server, script, arguments[server], options.warm_up, options.connections)
-        rounds = {server: [] for _, server, _ in targets}
+        targets = [
+            target for target in all_targets if target.stored == options.agents or script in SCALED
+        ]
+        print(f"{name}: {', '.join(f'{t.name} at {t.stored:,}' for t in targets)}", file=sys.stderr)
+        arguments = {id(target): [target.files[key] for key in inputs] for target in targets}
+        for target in targets:
+            load.warm_up(
+                target.server, script, arguments[id(target)], options.warm_up, options.connections
+            )
+        rounds = {id(target): [] for target in targets}
         for _ in range(options.rounds):
-            for _, server, _ in targets:
-                rounds[server].append(
+            for target in targets:
+                rounds[id(target)].append(
                     load.drive(
-                        server, script, arguments[server], options.duration, options.connections
+                        target.server,
+                        script,
+                        arguments[id(target)],
+                        options.duration,
+                        options.connections,
                     )
                 )
         rows += [
-            report.Row(name, script, server_name, stored, load.combine(rounds[server]))
-            for server_name, server, stored in targets
+            report.Row(name, script, target.name, target.stored, load.combine(rounds[id(target)]))
+            for target in targets
         ]
     return rows
 

@@ -1,8 +1,10 @@
-"""The framework floor: Flask under the service's gunicorn configuration, doing nothing else.
+"""The framework floor: Flask under gunicorn, doing nothing else.
 
 It answers the benchmarked routes with constant bodies taken from the real service (a single
 agent, the first list page), with the same status codes and headers, and touches no database.
-What the service reaches as a fraction of this app's speed is the benchmark's figure of merit.
+The benchmark runs it with gunicorn's sync workers, and again under the service's own
+configuration; what the service reaches as a fraction of the sync floor's speed is the
+benchmark's figure of merit.
 """
 
 import json

@@ -28,6 +28,8 @@ class Run:
     socket_errors: int
     cpu_us_per_request: float
     peak_rss_mb: float
+    # The slowest and fastest round's req/s, once rounds are combined.
+    spread: tuple = ()
 
 
 def wrk_path():
@@ -77,6 +79,7 @@ def combine(runs):
         non_2xx=sum(run.non_2xx for run in runs),
         socket_errors=sum(run.socket_errors for run in runs),
         peak_rss_mb=max(run.peak_rss_mb for run in runs),
+        spread=(min(run.requests_per_second for run in runs), best.requests_per_second),
     )
 
 

@@ -13,7 +13,10 @@ def worker_pids(master_pid):
 
 
 def cpu_seconds(master_pid):
-    """User plus system CPU time so far of the master and its workers together."""
+    """User plus system CPU time so far of the master and its workers together.
+
+    A server of one process (json-server) is its own master and has no workers.
+    """
     return sum(_cpu_seconds(pid) for pid in [master_pid, *worker_pids(master_pid)])
 
 
@@ -25,8 +28,9 @@ def _cpu_seconds(pid):
 
 
 def peak_worker_rss_mb(master_pid):
-    """The largest resident set size any worker has reached, in MiB (VmHWM)."""
-    return max(_peak_rss_kib(pid) for pid in worker_pids(master_pid)) / 1024
+    """The largest resident set size any worker has reached, in MiB (VmHWM); of a server of one
+    process, its own."""
+    return max(_peak_rss_kib(pid) for pid in worker_pids(master_pid) or [master_pid]) / 1024
 
 
 def _peak_rss_kib(pid):

@@ -78,37 +78,16 @@ def blueprint(family):
     bp.rate_limited = True
 
     def agent_response(agent, status=200):
-        body = '{"%s":%s}' % (member, agent.document)
-        return json_response(body, status, {"ETag": _quoted(agent.etag)})
+        return json_response(agent_body(member, agent.document), status, etag_header(agent.etag))
 
     @bp.get(f"/{family}", strict_slashes=False)
     @operation(ok=(200, "The agents.", listing, None), query=ListQuerySchema, errors=(400,))
     def list_all():
         """List agents, newest first; all of them, or one page when `limit` is given."""
-        query = LIST_QUERY.load_query(request.args)
-        limit = query.get("limit")
-        documents = models.list_agents(
-            limit=None if limit is None else limit + 1,
-            after=_decode_cursor(query["cursor"]) if "cursor" in query else None,
-            is_active=query.get("is_active"),
-            query=query.get("q"),
-            namespace=_namespace(),
-        )
-        has_more = limit is not None and len(documents) > limit
-        page = documents[:limit]
-        next_cursor = _encode_cursor(page[-1]) if has_more else None
-        body = '{"%s":[%s],"has_more":%s,"next_cursor":%s}' % (
-            family,
-            ",".join(page),
-            "true" if has_more else "false",
-            json.dumps(next_cursor),
-        )
+        body, next_query = list_page(family, request.args, _namespace())
         headers = None
-        if has_more:
-            next_page = url_for(
-                f"{family}.list_all", **{**request.args.to_dict(), "cursor": next_cursor}
-            )
-            headers = {"Link": f'<{next_page}>; rel="next"'}
+        if next_query is not None:
+            headers = {"Link": next_page_link(url_for(f"{family}.list_all", **next_query))}
         return json_response(body, headers=headers)
 
     @bp.post(f"/{family}", strict_slashes=False)
@@ -144,7 +123,7 @@ def blueprint(family):
         if_none_match = _precondition("If-None-Match")
         agent = models.get_agent(_known_id(agent_id), namespace=_namespace())
         if if_none_match is not None and request.if_none_match.contains_weak(agent.etag):
-            return json_response(b"", 304, {"ETag": _quoted(agent.etag)})
+            return json_response(b"", 304, etag_header(agent.etag))
         return agent_response(agent)
 
     @bp.patch(f"/{family}/<agent_id>", strict_slashes=False)
@@ -186,13 +165,51 @@ def blueprint(family):
     return bp
 
 
+def list_page(family, args, namespace):
+    """One page of GET /<family> for its query `args` (a MultiDict), as (the body in JSON bytes,
+    the query of the next page or None when there is none)."""
+    query = LIST_QUERY.load_query(args)
+    limit = query.get("limit")
+    documents = models.list_agents(
+        limit=None if limit is None else limit + 1,
+        after=_decode_cursor(query["cursor"]) if "cursor" in query else None,
+        is_active=query.get("is_active"),
+        query=query.get("q"),
+        namespace=namespace,
+        as_bytes=True,
+    )
+    has_more = limit is not None and len(documents) > limit
+    page = documents[:limit]
+    next_cursor = _encode_cursor(page[-1]) if has_more else None
+    body = b'{"%s":[%s],"has_more":%s,"next_cursor":%s}' % (
+        family.encode(),
+        b",".join(page),
+        b"true" if has_more else b"false",
+        json.dumps(next_cursor).encode(),
+    )
+    next_query = {**args.to_dict(), "cursor": next_cursor} if has_more else None
+    return body, next_query
+
+
+def next_page_link(url):
+    """The Link header that points at the next page."""
+    return f'<{url}>; rel="next"'
+
+
 def _namespace():
     """Set by test mode from X-Agents-Namespace; otherwise every agent is in the default one."""
     return g.get("namespace", models.DEFAULT_NAMESPACE)
 
 
-def _quoted(etag):
-    return f'"{etag}"'
+def agent_body(member, document):
+    """One agent's envelope around its stored JSON, text or (as a fast read has it) bytes."""
+    if isinstance(document, bytes):
+        return b'{"%s":%s}' % (member.encode(), document)
+    return '{"%s":%s}' % (member, document)
+
+
+def etag_header(etag):
+    return {"ETag": f'"{etag}"'}
 
 
 def _known_id(agent_id):

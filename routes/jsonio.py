@@ -6,6 +6,10 @@ from errors import ApiError
 from strict_json import InvalidJson
 from strict_json import parse_json as parse_json_text
 
+# Where read_json_body leaves the body it parsed, so that test mode's journal need not parse it
+# again; nothing may change it in place.
+PARSED_BODY = "agents.parsed_body"
+
 
 def read_json_body():
     """The request body as a JSON object, or an ApiError that says what is wrong with it."""
@@ -17,6 +21,7 @@ def read_json_body():
             "(or application/merge-patch+json for PATCH).",
         )
     body = parse_json(request.get_data(cache=True))
+    request.environ[PARSED_BODY] = body
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
     return body

@@ -57,6 +57,11 @@ class FileIdentity(NamedTuple):
 class SqliteEngine:
     """One SQLite file, opened with PRAGMAS, kept open per thread while it stays the same file."""
 
+    # How a statement reads the TEXT column "document" as its UTF-8 bytes (models.py). SQLite's
+    # CAST to BLOB hands over the stored text as it is; another engine supplies its own form
+    # (PostgreSQL's would be convert_to("document", 'UTF8')).
+    document_as_bytes = 'CAST("document" AS BLOB)'
+
     def __init__(self, path, durable=True):
         self.path = path
         self.location = path

@@ -2,6 +2,7 @@
 snapshots and loaded fixture files, in tables so that every worker sees the same.
 """
 
+import collections
 import hashlib
 import uuid
 
@@ -17,7 +18,8 @@ from models import (
     insert_agents,
     insert_rows,
 )
-from store import random_id, utc_timestamp, write_transaction
+from store import db, random_id, utc_timestamp, write_transaction
+from stored_form import to_json
 from testdouble.calls.records import TABLES as CALL_TABLES
 from testdouble.calls.records import delete_namespace_calls
 
@@ -94,6 +96,28 @@ TABLES = (FrozenClock, IdSequence, JournalEntry, Fault, Snapshot, FixtureFile, *
 NAMESPACE_STATE = (Agent, IdempotencyRecord, FrozenClock, IdSequence)
 
 
+# Every request of test mode runs these: written out once, as models.py writes its own, rather
+# than built by the query builder each time (which cost a create in test mode over 300 µs).
+SELECT_FROZEN_TIME = 'SELECT "now" FROM "frozen_clock" WHERE "namespace" = ?'
+SELECT_ID_SEQUENCE = 'SELECT "seed", "counter" FROM "id_sequence" WHERE "namespace" = ?'
+UPDATE_ID_COUNTER = 'UPDATE "id_sequence" SET "counter" = ? WHERE "namespace" = ?'
+SELECT_AGENT_EXISTS = 'SELECT 1 FROM "agent" WHERE "namespace" = ? AND "id" = ?'
+INSERT_JOURNAL_ENTRY = (
+    'INSERT INTO "journal_entry" ("namespace", "method", "path", "query", "headers", "body", '
+    '"status", "received_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?)'
+)
+FORGET_OLD_JOURNAL_ENTRIES = (
+    'DELETE FROM "journal_entry" WHERE "namespace" = ? AND "id" < ('
+    'SELECT "id" FROM "journal_entry" WHERE "namespace" = ? ORDER BY "id" DESC LIMIT 1 OFFSET ?)'
+)
+# A fault's id and uses left, then its FAULT_FIELDS in their order.
+SELECT_FAULTS = (
+    'SELECT "id", "remaining", "method", "path", "status", "error", "code", "delay_ms", '
+    '"retry_after", "after_commit" FROM "fault" WHERE "namespace" = ? AND "method" = ? '
+    'ORDER BY "id"'
+)
+
+
 def install_stamps(store):
     """Stamp the store's new agents with their namespace's frozen clock and seeded ids."""
     store.now = namespace_now
@@ -107,8 +131,8 @@ def namespace_now(namespace):
 
 def frozen_time(namespace):
     """The time the namespace's clock is frozen at, or None while it runs."""
-    frozen = FrozenClock.get_or_none(FrozenClock.namespace == namespace)
-    return None if frozen is None else frozen.now
+    frozen = db.execute_sql(SELECT_FROZEN_TIME, (namespace,)).fetchone()
+    return None if frozen is None else frozen[0]
 
 
 def next_namespace_id(namespace, taken=()):
@@ -117,21 +141,21 @@ def next_namespace_id(namespace, taken=()):
     A seeded id that an agent of the namespace already has (a fixture may bring any id), or that
     is in `taken`, is skipped: the counter moves past it for good.
     """
-    sequence = IdSequence.get_or_none(IdSequence.namespace == namespace)
+    sequence = db.execute_sql(SELECT_ID_SEQUENCE, (namespace,)).fetchone()
     if sequence is None:
         return random_id()
-    counter = sequence.counter
+    seed, counter = sequence
     while True:
-        candidate = seeded_id(sequence.seed, counter)
+        candidate = seeded_id(seed, counter)
         counter += 1
         if candidate not in taken and not _is_stored(namespace, candidate):
             break
-    IdSequence.update(counter=counter).where(IdSequence.namespace == namespace).execute()
+    db.execute_sql(UPDATE_ID_COUNTER, (counter, namespace))
     return candidate
 
 
 def _is_stored(namespace, agent_id):
-    return Agent.select().where((Agent.namespace == namespace) & (Agent.id == agent_id)).exists()
+    return db.execute_sql(SELECT_AGENT_EXISTS, (namespace, agent_id)).fetchone() is not None
 
 
 def seeded_id(seed, counter):
@@ -219,28 +243,47 @@ JOURNAL_FIELDS = ("method", "path", "query", "headers", "body", "status", "recei
 # The most entries a namespace's journal keeps: the newest ones. However many requests a suite
 # (or a runaway client) makes, the journal cannot grow the file beyond this many entries.
 JOURNAL_LIMIT = 1000
+# Forgetting the entries beyond the limit walks the newest JOURNAL_LIMIT of them, which cost a
+# request more than recording it; so each process forgets a namespace's old entries once every
+# this many entries it records there, and `journal` shows only the newest JOURNAL_LIMIT.
+FORGET_EVERY = 100
+_recorded_since_forgetting = collections.Counter()
 
 
 def record_request(entry, namespace=DEFAULT_NAMESPACE):
     """Add a request (method, path, query, headers, body, status, received_at) to the journal,
-    and forget the namespace's entries beyond the newest JOURNAL_LIMIT."""
+    and now and then forget the namespace's entries beyond the newest JOURNAL_LIMIT."""
+    row = (
+        namespace,
+        entry["method"],
+        entry["path"],
+        to_json(entry["query"]),
+        to_json(entry["headers"]),
+        to_json(entry["body"]),  # a missing body too, as JSON's null, as the model stores it
+        entry["status"],
+        entry["received_at"],
+    )
+    _recorded_since_forgetting[namespace] += 1
+    forget = _recorded_since_forgetting[namespace] >= FORGET_EVERY
     with write_transaction():
-        JournalEntry.create(namespace=namespace, **entry)
-        oldest_kept = (
-            JournalEntry.select(JournalEntry.id)
-            .where(JournalEntry.namespace == namespace)
-            .order_by(JournalEntry.id.desc())
-            .limit(1)
-            .offset(JOURNAL_LIMIT - 1)
-        )
-        JournalEntry.delete().where(
-            (JournalEntry.namespace == namespace) & (JournalEntry.id < oldest_kept)
-        ).execute()
+        db.execute_sql(INSERT_JOURNAL_ENTRY, row)
+        if forget:
+            db.execute_sql(FORGET_OLD_JOURNAL_ENTRIES, (namespace, namespace, JOURNAL_LIMIT - 1))
+    if forget:
+        del _recorded_since_forgetting[namespace]
 
 
 def journal(method=None, path=None, namespace=DEFAULT_NAMESPACE):
     """The namespace's journal, oldest first, optionally only one method and path (`{id}` ok)."""
-    select = JournalEntry.select().where(JournalEntry.namespace == namespace)
+    newest = (
+        JournalEntry.select(JournalEntry.id)
+        .where(JournalEntry.namespace == namespace)
+        .order_by(JournalEntry.id.desc())
+        .limit(JOURNAL_LIMIT)
+    )
+    select = JournalEntry.select().where(
+        (JournalEntry.namespace == namespace) & JournalEntry.id.in_(newest)
+    )
     if method is not None:
         select = select.where(JournalEntry.method == method)
     return [
@@ -319,14 +362,11 @@ def take_fault(method, path, namespace=DEFAULT_NAMESPACE):
     waits on; only spending a use takes it, and only if that use is still there, so `times: 2`
     answers exactly two requests however many workers race for it.
     """
-    candidates = (
-        Fault.select()
-        .where((Fault.namespace == namespace) & (Fault.method == method))
-        .order_by(Fault.id)
-    )
-    for fault in candidates:
-        if path_matches(fault.path, path) and (fault.remaining == -1 or _spend_use(fault.id)):
-            return _fault_view(fault)
+    candidates = db.execute_sql(SELECT_FAULTS, (namespace, method)).fetchall()
+    for fault_id, remaining, *fields in candidates:
+        fault = dict(zip(FAULT_FIELDS, fields, strict=True))
+        if path_matches(fault["path"], path) and (remaining == -1 or _spend_use(fault_id)):
+            return {**fault, "after_commit": bool(fault["after_commit"]), "times": remaining}
     return None
 
 

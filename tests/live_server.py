@@ -19,8 +19,9 @@ class LiveServer:
     """Starts `gunicorn 'app:create_app()'` from the repository root, as users do.
 
     With `console=True` it starts `agents-api serve` instead; `app` names another application to
-    serve under the same gunicorn configuration. The server runs in its own process
-    group, so `kill()` can take down the master and every worker at once, as a crash would.
+    serve under the same gunicorn configuration; `arguments` go to either command. The server
+    runs in its own process group, so `kill()` can take down the master and every worker at
+    once, as a crash would.
     """
 
     def __init__(
@@ -63,6 +64,7 @@ class LiveServer:
             "127.0.0.1:0",
             "--workers",
             str(self.workers),
+            *self.arguments,
         ]
 
     def start(self, timeout=30):

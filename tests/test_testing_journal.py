@@ -1,10 +1,12 @@
 """The request journal: what it keeps of each API request, what it hides, and its filters."""
 
+import collections
 import json
 import re
 
 import pytest
 
+from testdouble import state
 from tests.conftest import VALID_AGENT
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -237,3 +239,36 @@ def test_deleting_the_journal_empties_it_for_that_namespace_only(double, in_name
 def test_requests_with_an_invalid_namespace_are_not_journaled_anywhere(double, in_namespace):
     in_namespace("bad name").get("/agents")
     assert journal(double) == []
+
+
+def test_the_journal_shows_only_the_newest_entries_and_forgets_the_rest_now_and_then(
+    double, monkeypatch
+):
+    monkeypatch.setattr(state, "JOURNAL_LIMIT", 5)
+    monkeypatch.setattr(state, "FORGET_EVERY", 3)
+    monkeypatch.setattr(state, "_recorded_since_forgetting", collections.Counter())
+    paths = [f"/agents/00000000-0000-4000-8000-{index:012d}" for index in range(13)]
+
+    for path in paths:
+        double.get(path)
+
+    assert [entry["path"] for entry in journal(double)] == paths[-5:]
+    with double.application.extensions["store"].activated() as store:
+        with store.engine.database.connection_context():
+            stored = state.JournalEntry.select().count()
+    # The 12th request forgot all but the newest five; the 13th forgot nothing yet.
+    assert stored == 5 + 1
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-32"])
+def test_a_secret_is_redacted_from_the_journal_in_any_encoding_json_may_come_in(double, encoding):
+    body = {"name": "Kept", "webhook_secret": "whsec-journal-1"}
+
+    double.post(
+        "/agents",
+        data=json.dumps(body).encode(encoding),
+        headers={"Content-Type": "application/json"},
+    )
+
+    [entry] = journal(double, method="POST")
+    assert "whsec-journal-1" not in json.dumps(entry)

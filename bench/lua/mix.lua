@@ -3,7 +3,8 @@
 dofile("report.lua")
 local gets, posts = {}, {}
 local ids, patches
-local patch_headers = {["Content-Type"] = "application/merge-patch+json"}
+-- application/json, as in patch.lua.
+local patch_headers = {["Content-Type"] = "application/json"}
 
 function init(args)
    seed_random()
