@@ -1,0 +1,114 @@
+"""PostgreSQL faults (API.md 12): a server that cannot be reached at start stops each command with
+one line; one that stops while the service runs turns requests into 503 database_unavailable,
+and the same processes serve again once it is back.
+
+These tests stop and start a private cluster of their own (tests/postgres.py), never the
+shared server. The URLs carry a password, which must appear in no answer and no log line.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import VALID_AGENT
+from tests.live_server import ROOT, LiveServer
+from tests.postgres import PrivateCluster, free_port, psql, require, wait_for
+
+PASSWORD = "pg-password-never-shown"
+AGENTS_API = str(Path(sys.executable).with_name("agents-api"))
+
+
+def with_password(url):
+    return url.replace("postgres@", f"postgres:{PASSWORD}@", 1)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    require(PrivateCluster.unavailable())
+    cluster = PrivateCluster().initialize()
+    try:
+        cluster.start()
+        psql(cluster.url(), "CREATE DATABASE agents")
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+def run_command(url, *arguments):
+    return subprocess.run(
+        [AGENTS_API, *arguments],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "AGENTS_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    "arguments", [("serve", "--bind", "127.0.0.1:0"), ("init-db",), ("check",)]
+)
+def test_a_server_unreachable_at_start_is_one_line_and_a_failed_exit(arguments):
+    port = free_port()  # nothing listens on it
+    url = f"postgresql://postgres:{PASSWORD}@127.0.0.1:{port}/agents?connect_timeout=2"
+
+    finished = run_command(url, *arguments)
+
+    assert finished.returncode != 0
+    lines = [line for line in finished.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, finished.stderr
+    assert lines[0].startswith("Error: ")
+    assert f"127.0.0.1:{port}" in lines[0]
+    assert "Traceback" not in finished.stdout + finished.stderr
+    assert PASSWORD not in finished.stdout + finished.stderr
+
+
+def assert_unavailable(response):
+    assert response.status_code == 503, response.text
+    body = response.json()
+    assert body["code"] == body["type"] == "database_unavailable"
+    assert int(response.headers["Retry-After"]) >= 1
+    assert PASSWORD not in response.text
+
+
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
+def test_a_server_stopped_while_serving_is_503_and_the_same_processes_recover(
+    cluster, tmp_path, mode
+):
+    url = with_password(cluster.url("agents")) + "?connect_timeout=2"
+    with LiveServer(url, console=True, log_path=tmp_path / "serve.log") as server:
+        session = requests.Session()
+        created = session.post(f"{server.url}/agents", json=VALID_AGENT, timeout=10)
+        assert created.status_code == 201
+        agent, etag = created.json()["agent"], created.headers["ETag"]
+        pids = sorted(server.worker_pids())
+
+        cluster.stop(mode)
+        try:
+            # Every thread of both workers meets the stopped server, whichever it is.
+            for _ in range(8):
+                assert_unavailable(session.get(f"{server.url}/agents/{agent['id']}", timeout=10))
+                assert_unavailable(
+                    session.post(f"{server.url}/agents", json=VALID_AGENT, timeout=10)
+                )
+            ready = session.get(f"{server.url}/readyz", timeout=10)
+            assert ready.status_code == 503
+            assert session.get(f"{server.url}/healthz", timeout=10).status_code == 200
+        finally:
+            cluster.start()
+
+        assert wait_for(
+            lambda: session.get(f"{server.url}/readyz", timeout=10).status_code == 200, 15
+        )
+        for _ in range(8):
+            again = session.get(f"{server.url}/agents/{agent['id']}", timeout=10)
+            assert again.status_code == 200 and again.headers["ETag"] == etag
+            assert (
+                session.post(f"{server.url}/agents", json=VALID_AGENT, timeout=10).status_code
+                == 201
+            )
+        assert sorted(server.worker_pids()) == pids  # recovered, not restarted
+        assert PASSWORD not in server.log_text()
