@@ -211,6 +211,18 @@ class SqliteEngine:
         finally:
             os.close(descriptor)
 
+    def close(self):
+        """Close the calling thread's connection."""
+        self.database.close()
+
+    def exists(self):
+        """Whether the file is there (a command that reads it must not create it)."""
+        return os.path.isfile(self.path)
+
+    def backup_advice(self, target):
+        """None: `backup` copies the file itself."""
+        return None
+
     def is_ready(self, schema_version):
         """True when the file can be opened, read and written, at `schema_version`, with room."""
         return self._readiness.is_ready(schema_version)
