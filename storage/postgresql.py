@@ -62,6 +62,13 @@ def without_password(database_url):
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
+def _first_line(error):
+    """libpq's message without the hint it puts on lines of their own: one line of a log or an
+    `Error:`."""
+    lines = str(error).strip().splitlines()
+    return lines[0].strip() if lines else ""
+
+
 @lru_cache(maxsize=512)
 def _pyformat(sql):
     """A statement written with `?` placeholders, as psycopg takes it (%s, and % doubled)."""
@@ -225,10 +232,10 @@ class PostgresqlEngine:
         if state is None:
             # Raised by the driver, not the server: the connection failed or was lost.
             if isinstance(cause, psycopg.OperationalError | psycopg.InterfaceError):
-                return str(cause).strip() or "the connection to the server was lost"
+                return _first_line(cause) or "the connection to the server was lost"
             return None
         if state[:2] in UNAVAILABLE_CLASSES or state in UNAVAILABLE_STATES:
-            return str(cause).strip()
+            return _first_line(cause)
         return None
 
     def exists(self):
