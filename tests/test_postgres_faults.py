@@ -84,6 +84,7 @@ def test_a_server_stopped_while_serving_is_503_and_the_same_processes_recover(
         created = session.post(f"{server.url}/agents", json=VALID_AGENT, timeout=10)
         assert created.status_code == 201
         agent, etag = created.json()["agent"], created.headers["ETag"]
+        assert wait_for(lambda: len(server.worker_pids()) == 2, 15)
         pids = sorted(server.worker_pids())
 
         cluster.stop(mode)
