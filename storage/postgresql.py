@@ -22,9 +22,11 @@ from storage import DatabaseUnavailable
 URL_SCHEMES = ("postgresql://", "postgres://")
 # SQLSTATEs that describe the server rather than the statement: the connection (class 08),
 # a shutdown or restart (57P01-57P03), its resources (class 53: disk full, out of memory,
-# too many connections), a read-only standby (25006). Any other SQL error is a bug: a 500.
+# too many connections), a read-only standby (25006), and a statement ended by the operator's
+# statement_timeout or lock_timeout (57014, 55P03): the server is too busy now. Any other SQL
+# error is a bug: a 500.
 UNAVAILABLE_CLASSES = ("08", "53")
-UNAVAILABLE_STATES = {"57P01", "57P02", "57P03", "25006"}
+UNAVAILABLE_STATES = {"57P01", "57P02", "57P03", "25006", "57014", "55P03"}
 # How long a connection attempt may take unless the URL says otherwise, in seconds.
 CONNECT_TIMEOUT = 5
 # How long readiness trusts its last answer, in seconds (as SQLite's does).

@@ -10,9 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 import requests
 
+from app import create_app
 from tests.conftest import VALID_AGENT
 from tests.live_server import ROOT, LiveServer
 from tests.postgres import PrivateCluster, free_port, psql, require, wait_for
@@ -113,3 +115,25 @@ def test_a_server_stopped_while_serving_is_503_and_the_same_processes_recover(
             )
         assert sorted(server.worker_pids()) == pids  # recovered, not restarted
         assert PASSWORD not in server.log_text()
+
+
+def test_a_statement_past_the_urls_statement_timeout_is_503_and_the_next_is_served(cluster):
+    url = with_password(cluster.url("agents")) + "?options=-c%20statement_timeout%3D300"
+    app = create_app({"TESTING": True, "DATABASE_URL": url})
+    client = app.test_client()
+    try:
+        agent = client.post("/agents", json=VALID_AGENT).get_json()["agent"]
+        with psycopg.connect(cluster.url("agents")) as holder:
+            holder.execute('LOCK TABLE "agent" IN ACCESS EXCLUSIVE MODE')
+            read = client.get(f"/agents/{agent['id']}")
+            written = client.post("/agents", json=VALID_AGENT)
+
+        for answer in (read, written):
+            assert answer.status_code == 503, answer.get_json()
+            assert answer.get_json()["code"] == "database_unavailable"
+            assert int(answer.headers["Retry-After"]) >= 1
+            assert PASSWORD not in answer.get_data(as_text=True)
+        assert client.get(f"/agents/{agent['id']}").status_code == 200
+        assert client.post("/agents", json=VALID_AGENT).status_code == 201
+    finally:
+        app.extensions["store"].engine.close()
