@@ -1,6 +1,7 @@
 """PostgreSQL faults (API.md 12): a server that cannot be reached at start stops each command with
 one line; one that stops while the service runs turns requests into 503 database_unavailable,
-and the same processes serve again once it is back.
+and the same processes serve again once it is back; `backup` on PostgreSQL copies nothing and
+names pg_dump.
 
 These tests stop and start a private cluster of their own (tests/postgres.py), never the
 shared server. The URLs carry a password, which must appear in no answer and no log line.
@@ -137,3 +138,16 @@ def test_a_statement_past_the_urls_statement_timeout_is_503_and_the_next_is_serv
         assert client.post("/agents", json=VALID_AGENT).status_code == 201
     finally:
         app.extensions["store"].engine.close()
+
+
+def test_backup_on_postgresql_writes_nothing_and_names_pg_dump(cluster, tmp_path):
+    target = tmp_path / "agents.dump"
+
+    finished = run_command(with_password(cluster.url("agents")), "backup", str(target))
+
+    assert finished.returncode == 1
+    lines = [line for line in finished.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), finished.stderr
+    assert f"pg_dump --format=custom --file='{target}'" in lines[0]
+    assert PASSWORD not in finished.stdout + finished.stderr
+    assert not target.exists()
