@@ -27,6 +27,9 @@ URL_SCHEMES = ("postgresql://", "postgres://")
 # error is a bug: a 500.
 UNAVAILABLE_CLASSES = ("08", "53")
 UNAVAILABLE_STATES = {"57P01", "57P02", "57P03", "25006", "57014", "55P03"}
+# What the role or the search_path may lack for the service to make its tables: no privilege
+# (42501), no such schema (3F000). The operator's to mend, so one line rather than a traceback.
+UNPREPARABLE_STATES = {"42501", "3F000"}
 # How long a connection attempt may take unless the URL says otherwise, in seconds.
 CONNECT_TIMEOUT = 5
 # How long readiness trusts its last answer, in seconds (as SQLite's does).
@@ -69,6 +72,13 @@ def _first_line(error):
     `Error:`."""
     lines = str(error).strip().splitlines()
     return lines[0].strip() if lines else ""
+
+
+def _unpreparable(error):
+    cause = error.__context__
+    if isinstance(cause, psycopg.Error) and cause.sqlstate in UNPREPARABLE_STATES:
+        return _first_line(cause)
+    return None
 
 
 @lru_cache(maxsize=512)
@@ -133,7 +143,7 @@ class PostgresqlEngine:
                 finally:
                     self.database.execute_sql("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
         except DatabaseError as error:
-            cause = self.unavailability(error)
+            cause = self.unavailability(error) or _unpreparable(error)
             if cause is None:
                 raise
             raise DatabaseUnavailable(

@@ -151,3 +151,31 @@ def test_backup_on_postgresql_writes_nothing_and_names_pg_dump(cluster, tmp_path
     assert f"pg_dump --format=custom --file='{target}'" in lines[0]
     assert PASSWORD not in finished.stdout + finished.stderr
     assert not target.exists()
+
+
+@pytest.fixture(scope="module")
+def unprivileged(cluster):
+    """A role that may connect to the agents database but create nothing in it."""
+    psql(cluster.url(), "CREATE ROLE visitor LOGIN")
+    return cluster.url("agents").replace("postgres@", f"visitor:{PASSWORD}@", 1)
+
+
+@pytest.mark.parametrize("lacking", ["privilege", "schema"])
+@pytest.mark.parametrize("command", ["init-db", "serve"])
+def test_a_role_or_schema_that_cannot_hold_the_tables_is_one_line_at_start(
+    cluster, unprivileged, lacking, command
+):
+    if lacking == "privilege":
+        url = unprivileged.replace("/agents", "/postgres")
+    else:
+        url = with_password(cluster.url("agents")) + "?options=-c%20search_path%3Dnowhere"
+    arguments = ("serve", "--bind", "127.0.0.1:0") if command == "serve" else (command,)
+
+    finished = run_command(url, *arguments)
+
+    assert finished.returncode == 1
+    lines = [line for line in finished.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), finished.stderr
+    expected = "permission denied" if lacking == "privilege" else "no schema has been selected"
+    assert expected in lines[0]
+    assert PASSWORD not in finished.stdout + finished.stderr
