@@ -17,7 +17,7 @@ from app import create_app
 from provider_schemas import SttConfigSchema
 from schemas import AGENT, READ_ONLY_FIELDS
 from storage.sqlite import SqliteEngine
-from tests.postgresql import fresh_schema, server_or_reason
+from tests.postgresql import fresh_schema, server_or_reason, under_ci
 
 # pytester runs the pytest plugin in suites of its own (tests/test_pytest_plugin.py).
 pytest_plugins = ["pytester"]
@@ -103,7 +103,7 @@ def postgresql_server():
     """
     url, reason = server_or_reason()
     if reason is not None:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        if under_ci():
             pytest.fail(f"{reason} (CI is set: a missing PostgreSQL is a failure)")
         pytest.skip(f"{reason}: {SKIPPED_HALF}")
     return url

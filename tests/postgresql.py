@@ -14,6 +14,11 @@ SERVER_URL = os.environ.get("AGENTS_TEST_POSTGRESQL_URL", "postgresql://root@127
 _reachable = {}
 
 
+def under_ci():
+    """Whether the suite runs under CI, where what a test needs missing is a failure, not a skip."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
 def server_or_reason():
     """(the server's URL, None), or (None, why it cannot be used), asked once per process.
 

@@ -1,7 +1,7 @@
 """Several hosts on one PostgreSQL database (API.md 12): two `agents-api serve` masters, each with
 its own workers, share everything the service keeps, exactly as one host's workers do.
 
-The two test-mode hosts and their database are shared by the module; each test keeps to a
+The two test-mode hosts and their schema are shared by the module; each test keeps to a
 namespace of its own. The rate-limit and kill -9 tests start pairs of their own.
 """
 
@@ -14,7 +14,8 @@ import requests
 
 from tests.conftest import VALID_AGENT
 from tests.live_server import LiveServer
-from tests.postgres import fresh_database, require, server_unreachable, wait_for
+from tests.postgresql import fresh_schema
+from tests.private_cluster import wait_for
 from tests.simulated_calls import agent_fields
 from tests.test_crash import write_until_stopped
 from tests.test_rate_limits import fresh_window
@@ -74,18 +75,13 @@ def start_pair(database_url, folder, **environment):
 
 
 @pytest.fixture(scope="module")
-def database_url():
-    require(server_unreachable())
-    with fresh_database("agents_hosts") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def servers(database_url, tmp_path_factory):
-    pair = start_pair(database_url, tmp_path_factory.mktemp("hosts"), AGENTS_TEST_MODE="1")
-    yield pair
-    for server in pair:
-        server.stop()
+def servers(postgresql_server, tmp_path_factory):
+    """Two test-mode hosts on a schema of the module's own."""
+    with fresh_schema(postgresql_server) as url:
+        pair = start_pair(url, tmp_path_factory.mktemp("hosts"), AGENTS_TEST_MODE="1")
+        yield pair
+        for server in pair:
+            server.stop()
 
 
 @pytest.fixture
@@ -286,9 +282,8 @@ def test_a_simulated_call_and_its_deliveries_are_seen_through_either_host(hosts,
     assert webhook_receiver.events()[0] == "assistant-request"
 
 
-def test_a_rate_limit_counts_the_requests_of_both_hosts(tmp_path):
-    require(server_unreachable())
-    with fresh_database("agents_limits") as url:
+def test_a_rate_limit_counts_the_requests_of_both_hosts(postgresql_server, tmp_path):
+    with fresh_schema(postgresql_server) as url:
         pair = start_pair(url, tmp_path, AGENTS_RATE_LIMIT="6/minute")
         try:
             fresh_window(60, margin=10)
@@ -304,9 +299,10 @@ def test_a_rate_limit_counts_the_requests_of_both_hosts(tmp_path):
     assert all(answer.headers["Retry-After"] for answer in answers[6:])
 
 
-def test_kill_9_of_one_host_under_writes_loses_nothing_either_host_acknowledged(tmp_path):
-    require(server_unreachable())
-    with fresh_database("agents_kill") as url:
+def test_kill_9_of_one_host_under_writes_loses_nothing_either_host_acknowledged(
+    postgresql_server, tmp_path
+):
+    with fresh_schema(postgresql_server) as url:
         survivor, victim = pair = start_pair(url, tmp_path)
         try:
             acknowledged, lock, stop = {}, threading.Lock(), threading.Event()

@@ -1,82 +1,23 @@
-"""PostgreSQL for the tests: fresh databases on the shared server, and a private cluster that a
-test may stop and start again.
+"""A PostgreSQL cluster of the tests' own, which a test may stop and start again under a running
+service without disturbing the shared server (tests/postgresql.py)."""
 
-`AGENTS_TEST_POSTGRES_URL` names the shared server (by default the one on 127.0.0.1:5432). When
-it cannot be reached, a test that needs it is skipped with the reason, except under `CI=true`,
-where a missing server is a failure: CI must never pass by testing nothing.
-"""
-
-import contextlib
 import os
-import secrets
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import pytest
+import psycopg
 
-SERVER_URL = os.environ.get("AGENTS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BINARIES = Path("/usr/lib/postgresql/15/bin")
 
 
-def require(reason):
-    """Skip the calling test (fail it under CI=true) when `reason` says what is missing."""
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"PostgreSQL is needed under CI: {reason}")
-    pytest.skip(reason)
-
-
-def server_unreachable():
-    """Why the shared server cannot be used, or None."""
-    if shutil.which("psql") is None:
-        return "psql is not installed"
-    answer = psql(SERVER_URL, "SELECT 1", check=False)
-    if answer.returncode != 0:
-        return f"PostgreSQL at {without_password(SERVER_URL)} is unreachable"
-    return None
-
-
-def psql(url, sql, check=True):
-    return subprocess.run(
-        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=check,
-        env={**os.environ, "PGCONNECT_TIMEOUT": "3"},
-    )
-
-
-def with_database(url, name):
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def without_password(url):
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}@{host}"))
-
-
-@contextlib.contextmanager
-def fresh_database(prefix, server_url=None):
-    """A database of its own on the server, dropped afterwards whoever is still connected; its
-    URL."""
-    server_url = server_url or SERVER_URL
-    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
-    psql(server_url, f'CREATE DATABASE "{name}"')
-    try:
-        yield with_database(server_url, name)
-    finally:
-        psql(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', check=False)
+def execute(url, sql):
+    """Run one statement outside any transaction (CREATE DATABASE, CREATE ROLE)."""
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as connection:
+        connection.execute(sql)
 
 
 def free_port():
