@@ -73,11 +73,13 @@ def pytest_configure(config):
 
 def pytest_generate_tests(metafunc):
     """Run each test that builds an app once per engine, or on SQLite alone when it is about
-    the SQLite file."""
+    the SQLite file; and each test of a shared live server on a server of each engine."""
+    marked = metafunc.definition.get_closest_marker("sqlite_only") is not None
+    if "served_engine" in metafunc.fixturenames:
+        metafunc.parametrize("served_engine", ENGINES[:1] if marked else ENGINES, scope="session")
     if "engine" not in metafunc.fixturenames:
         return
     about_the_file = "database_path" in inspect.signature(metafunc.function).parameters
-    marked = metafunc.definition.get_closest_marker("sqlite_only") is not None
     metafunc.parametrize("engine", ENGINES[:1] if about_the_file or marked else ENGINES)
 
 
@@ -189,12 +191,28 @@ def in_namespace(double):
     return Scoped
 
 
+@contextlib.contextmanager
+def served_database(served_engine, folder, request):
+    """Where a shared live server keeps its data: a file in `folder`, or a fresh PostgreSQL
+    schema, dropped after."""
+    if served_engine == "sqlite":
+        yield folder / "agents.db"
+        return
+    with fresh_schema(request.getfixturevalue("postgresql_server")) as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory):
-    """One gunicorn with two workers on a fresh database, shared by the tests that need it."""
+def live_server(served_engine, tmp_path_factory, request):
+    """One gunicorn with two workers on a fresh database of each engine, shared by the tests
+    that need it."""
     from tests.live_server import LiveServer
 
-    with LiveServer(tmp_path_factory.mktemp("live") / "agents.db") as server:
+    folder = tmp_path_factory.mktemp("live")
+    with (
+        served_database(served_engine, folder, request) as database,
+        LiveServer(database, log_path=folder / "agents.log") as server,
+    ):
         yield server
 
 
@@ -209,8 +227,9 @@ FIXTURE_AGENTS = [
 
 
 @pytest.fixture(scope="session")
-def test_mode_server(tmp_path_factory):
-    """One gunicorn with two workers in test mode, FIXTURE_AGENTS loaded at start from a file.
+def test_mode_server(served_engine, tmp_path_factory, request):
+    """One gunicorn with two workers in test mode on each engine, FIXTURE_AGENTS loaded at
+    start from a file.
 
     Tests that share it keep out of each other's way in namespaces of their own.
     """
@@ -223,13 +242,17 @@ def test_mode_server(tmp_path_factory):
     fixtures.write_text(json.dumps({"agents": FIXTURE_AGENTS}))
     # One thread a worker: a request held by a delayed fault then occupies its whole worker, so
     # the next request must go to the other one.
-    with LiveServer(
-        folder / "agents.db",
-        workers=2,
-        AGENTS_TEST_MODE="1",
-        AGENTS_FIXTURES=str(fixtures),
-        AGENTS_THREADS="1",
-    ) as server:
+    with (
+        served_database(served_engine, folder, request) as database,
+        LiveServer(
+            database,
+            workers=2,
+            log_path=folder / "agents.log",
+            AGENTS_TEST_MODE="1",
+            AGENTS_FIXTURES=str(fixtures),
+            AGENTS_THREADS="1",
+        ) as server,
+    ):
         yield server
 
 
