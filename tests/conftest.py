@@ -69,6 +69,9 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "sqlite_only(reason): the test is about SQLite's file, lock or WAL"
     )
+    config.addinivalue_line(
+        "markers", "postgresql_only(reason): the test is about the PostgreSQL engine itself"
+    )
 
 
 def pytest_generate_tests(metafunc):
@@ -77,8 +80,12 @@ def pytest_generate_tests(metafunc):
     if "engine" not in metafunc.fixturenames:
         return
     about_the_file = "database_path" in inspect.signature(metafunc.function).parameters
-    marked = metafunc.definition.get_closest_marker("sqlite_only") is not None
-    metafunc.parametrize("engine", ENGINES[:1] if about_the_file or marked else ENGINES)
+    if about_the_file or metafunc.definition.get_closest_marker("sqlite_only"):
+        metafunc.parametrize("engine", ["sqlite"])
+    elif metafunc.definition.get_closest_marker("postgresql_only"):
+        metafunc.parametrize("engine", ["postgresql"])
+    else:
+        metafunc.parametrize("engine", ENGINES)
 
 
 @pytest.hookimpl(wrapper=True)
