@@ -17,7 +17,7 @@ from app import create_app
 from provider_schemas import SttConfigSchema
 from schemas import AGENT, READ_ONLY_FIELDS
 from storage.sqlite import SqliteEngine
-from tests.postgresql import fresh_schema, server_or_reason
+from tests.postgresql import SchemaPool, fresh_schema, server_or_reason
 
 # pytester runs the pytest plugin in suites of its own (tests/test_pytest_plugin.py).
 pytest_plugins = ["pytester"]
@@ -116,6 +116,14 @@ def postgresql_server():
     return url
 
 
+@pytest.fixture(scope="session")
+def postgresql_schemas(postgresql_server):
+    """This process's pool of migrated PostgreSQL schemas, all dropped at the end."""
+    pool = SchemaPool(postgresql_server)
+    yield pool
+    pool.drop_all()
+
+
 @pytest.fixture
 def database_path(tmp_path):
     return tmp_path / "agents.db"
@@ -123,12 +131,16 @@ def database_path(tmp_path):
 
 @pytest.fixture
 def database_url(engine, request):
-    """The test's own database: a fresh SQLite file, or a fresh PostgreSQL schema dropped after."""
+    """The test's own database: a fresh SQLite file, or a PostgreSQL schema no other test is
+    using, migrated and empty (a new one for the tests of the PostgreSQL engine itself)."""
     if engine == "sqlite":
         yield f"sqlite:///{request.getfixturevalue('database_path')}"
-        return
-    with fresh_schema(request.getfixturevalue("postgresql_server")) as url:
-        yield url
+    elif request.node.get_closest_marker("postgresql_only"):  # about creating and migrating
+        with fresh_schema(request.getfixturevalue("postgresql_server")) as url:
+            yield url
+    else:
+        with request.getfixturevalue("postgresql_schemas").schema() as url:
+            yield url
 
 
 @pytest.fixture
