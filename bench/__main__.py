@@ -2,7 +2,9 @@
 
 Both run under `gunicorn` with the repository's gunicorn.conf.py and two workers (of two
 threads each, as `serve` runs them) on 127.0.0.1; the service on a fresh SQLite file seeded
-through its API, the floor with constant bodies copied from the service's own answers. Each
+through its API, the floor with constant bodies copied from the service's own answers. With
+`--postgresql URL` the service is measured on fresh schemas of that server too, in the same
+rounds. Each
 scenario runs in rounds that take the floor and the service in turn, so the ratio of the two is
 taken under the same conditions.
 """
@@ -12,7 +14,7 @@ import json
 import shlex
 import sys
 import tempfile
-from contextlib import nullcontext
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import requests
 
 from bench import agents, load, report
 from tests.live_server import LiveServer
+from tests.postgresql import fresh_schema
 
 RESULTS = Path(__file__).with_name("results.md")
 FLOOR_APP = "bench.floor_app:create_app()"
@@ -67,6 +70,12 @@ def parse_options(argv):
     parser.add_argument(
         "--output", type=Path, help="where the markdown goes (bench/results.md; quick: nowhere)"
     )
+    parser.add_argument(
+        "--postgresql",
+        metavar="URL",
+        help="also run the service on this PostgreSQL server, on fresh schemas dropped after "
+        "(e.g. postgresql://root@127.0.0.1:5432/test)",
+    )
     options = parser.parse_args(argv)
     quick = options.quick
     # Many short rounds rather than a few long ones: on a shared machine some rounds of a server
@@ -91,8 +100,15 @@ def main(argv=None):
     """Run every scenario; print the results and write them where --output says."""
     options = parse_options(argv)
     started = datetime.now(UTC)
-    with tempfile.TemporaryDirectory(prefix="agents-bench-") as folder:
-        runs = _measure(Path(folder), options)
+    with tempfile.TemporaryDirectory(prefix="agents-bench-") as folder, ExitStack() as schemas:
+        urls = {
+            "service": f"sqlite:///{folder}/service.db",
+            "scale": f"sqlite:///{folder}/scale.db",
+        }
+        if options.postgresql:
+            urls["postgresql"] = schemas.enter_context(fresh_schema(options.postgresql))
+            urls["postgresql scale"] = schemas.enter_context(fresh_schema(options.postgresql))
+        runs = _measure(Path(folder), urls, options)
     markdown = report.markdown(runs, options, started, _command(argv))
     print(markdown)
     if options.output:
@@ -100,18 +116,32 @@ def main(argv=None):
     return 0 if report.all_answered(runs) else 1
 
 
-def _measure(folder, options):
+def _measure(folder, urls, options):
+    """Seed each server's agents, then drive them all. `urls` names the databases: the
+    service's and the scale run's on SQLite, and on PostgreSQL when asked."""
+    engines = [name for name in ("service", "postgresql") if name in urls]
     files = {}
-    scale_server = None
     if options.scale_agents:
-        print(f"Seeding {options.scale_agents:,} agents into SQLite...", file=sys.stderr)
-        scale_ids = agents.seed_into_sqlite(folder / "scale.db", options.scale_agents)
-        files["scale_ids"] = agents.write_lines(folder / "scale_ids.txt", scale_ids)
+        for engine in engines:
+            scale = "scale" if engine == "service" else f"{engine} scale"
+            print(f"Seeding {options.scale_agents:,} agents into {scale}...", file=sys.stderr)
+            scale_ids = agents.seed_directly(urls[scale], options.scale_agents)
+            files[scale, "ids"] = agents.write_lines(folder / f"{scale}_ids.txt", scale_ids)
 
-    with LiveServer(folder / "service.db", workers=WORKERS) as service:
-        print(f"Seeding {options.agents:,} agents through the API...", file=sys.stderr)
-        ids = agents.seed_through_api(service.url, options.agents)
-        files["ids"] = agents.write_lines(folder / "ids.txt", ids)
+    with ExitStack() as running:
+        servers = {}
+        for engine in engines:
+            servers[engine] = running.enter_context(
+                LiveServer(
+                    folder / f"{engine}.db", workers=WORKERS, AGENTS_DATABASE_URL=urls[engine]
+                )
+            )
+            print(f"Seeding {options.agents:,} agents through the API...", file=sys.stderr)
+            ids = agents.seed_through_api(servers[engine].url, options.agents)
+            files[engine, "ids"] = agents.write_lines(folder / f"{engine}_ids.txt", ids)
+        service = servers["service"]
+        files["ids"] = files["service", "ids"]
+        ids = files["ids"].read_text().split()
         first_new = options.agents
         files["posts"] = agents.write_bodies(
             folder / "posts.txt",
@@ -129,43 +159,49 @@ def _measure(folder, options):
                 }
             )
         )
-        floor = LiveServer(
-            folder / "floor.db",
-            workers=WORKERS,
-            app=FLOOR_APP,
-            BENCH_FLOOR_BODIES=str(floor_bodies),
+        floor = running.enter_context(
+            LiveServer(
+                folder / "floor.db",
+                workers=WORKERS,
+                app=FLOOR_APP,
+                BENCH_FLOOR_BODIES=str(floor_bodies),
+            )
         )
-        if options.scale_agents:
-            scale_server = LiveServer(folder / "scale.db", workers=WORKERS)
-        with floor, scale_server or nullcontext():
-            return _drive_all(floor, service, scale_server, files, options)
+        targets = [("floor", floor, options.agents, None)]
+        for engine in engines:
+            targets.append((engine, servers[engine], options.agents, engine))
+            if options.scale_agents:
+                scale = "scale" if engine == "service" else f"{engine} scale"
+                server = LiveServer(
+                    folder / f"{scale}.db", workers=WORKERS, AGENTS_DATABASE_URL=urls[scale]
+                )
+                targets.append((engine, running.enter_context(server), options.scale_agents, scale))
+        return _drive_all(targets, files, options)
 
 
-def _drive_all(floor, service, scale_server, files, options):
-    """Run each scenario in rounds that take the servers in turn, so drift hits all alike."""
+def _drive_all(targets, files, options):
+    """Run each scenario in rounds that take the servers in turn, so drift hits all alike.
+
+    `targets` are (name, server, agents stored, its key in `files` for ids of its own).
+    """
     rows = []
     for name, script, inputs in SCENARIOS:
         if options.scenario and script not in options.scenario:
             continue
-        targets = [("floor", floor, options.agents), ("service", service, options.agents)]
-        if scale_server and script in SCALED:
-            targets.append(("service", scale_server, options.scale_agents))
+        chosen = [target for target in targets if target[2] == options.agents or script in SCALED]
         arguments = {
-            server: [
-                files["scale_ids" if server is scale_server and key == "ids" else key]
-                for key in inputs
-            ]
-            for _, server, _ in targets
+            server: [files.get((own, key)) or files[key] for key in inputs]
+            for _, server, _, own in chosen
         }
         print(
-            f"{name}: {', '.join(f'{n} at {stored:,}' for n, _, stored in targets)}",
+            f"{name}: {', '.join(f'{n} at {stored:,}' for n, _, stored, _ in chosen)}",
             file=sys.stderr,
         )
-        for _, server, _ in targets:
+        for _, server, _, _ in chosen:
             load.warm_up(server, script, arguments[server], options.warm_up, options.connections)
-        rounds = {server: [] for _, server, _ in targets}
+        rounds = {server: [] for _, server, _, _ in chosen}
         for _ in range(options.rounds):
-            for _, server, _ in targets:
+            for _, server, _, _ in chosen:
                 rounds[server].append(
                     load.drive(
                         server, script, arguments[server], options.duration, options.connections
@@ -173,7 +209,7 @@ def _drive_all(floor, service, scale_server, files, options):
                 )
         rows += [
             report.Row(name, script, server_name, stored, load.combine(rounds[server]))
-            for server_name, server, stored in targets
+            for server_name, server, stored, _ in chosen
         ]
     return rows
 

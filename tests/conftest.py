@@ -17,7 +17,7 @@ from app import create_app
 from provider_schemas import SttConfigSchema
 from schemas import AGENT, READ_ONLY_FIELDS
 from storage.sqlite import SqliteEngine
-from tests.postgresql import fresh_schema, server_or_reason, under_ci
+from tests.postgresql import SchemaPool, fresh_schema, server_or_reason, under_ci
 
 # pytester runs the pytest plugin in suites of its own (tests/test_pytest_plugin.py).
 pytest_plugins = ["pytester"]
@@ -69,6 +69,9 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "sqlite_only(reason): the test is about SQLite's file, lock or WAL"
     )
+    config.addinivalue_line(
+        "markers", "postgresql_only(reason): the test is about the PostgreSQL engine itself"
+    )
 
 
 def pytest_generate_tests(metafunc):
@@ -80,7 +83,12 @@ def pytest_generate_tests(metafunc):
     if "engine" not in metafunc.fixturenames:
         return
     about_the_file = "database_path" in inspect.signature(metafunc.function).parameters
-    metafunc.parametrize("engine", ENGINES[:1] if about_the_file or marked else ENGINES)
+    if about_the_file or marked:
+        metafunc.parametrize("engine", ["sqlite"])
+    elif metafunc.definition.get_closest_marker("postgresql_only"):
+        metafunc.parametrize("engine", ["postgresql"])
+    else:
+        metafunc.parametrize("engine", ENGINES)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -111,6 +119,14 @@ def postgresql_server():
     return url
 
 
+@pytest.fixture(scope="session")
+def postgresql_schemas(postgresql_server):
+    """This process's pool of migrated PostgreSQL schemas, all dropped at the end."""
+    pool = SchemaPool(postgresql_server)
+    yield pool
+    pool.drop_all()
+
+
 @pytest.fixture
 def database_path(tmp_path):
     return tmp_path / "agents.db"
@@ -118,12 +134,16 @@ def database_path(tmp_path):
 
 @pytest.fixture
 def database_url(engine, request):
-    """The test's own database: a fresh SQLite file, or a fresh PostgreSQL schema dropped after."""
+    """The test's own database: a fresh SQLite file, or a PostgreSQL schema no other test is
+    using, migrated and empty (a new one for the tests of the PostgreSQL engine itself)."""
     if engine == "sqlite":
         yield f"sqlite:///{request.getfixturevalue('database_path')}"
-        return
-    with fresh_schema(request.getfixturevalue("postgresql_server")) as url:
-        yield url
+    elif request.node.get_closest_marker("postgresql_only"):  # about creating and migrating
+        with fresh_schema(request.getfixturevalue("postgresql_server")) as url:
+            yield url
+    else:
+        with request.getfixturevalue("postgresql_schemas").schema() as url:
+            yield url
 
 
 @pytest.fixture

@@ -13,28 +13,8 @@ from storage import open_engine
 from storage.postgresql import MIGRATION_LOCK
 from store import Store
 from tests.conftest import VALID_AGENT
-from tests.postgresql import fresh_schema
 
-
-@pytest.fixture
-def postgresql_url(postgresql_server):
-    with fresh_schema(postgresql_server) as url:
-        yield url
-
-
-@pytest.fixture
-def served(postgresql_url):
-    """An app on a fresh schema, its engine closed after the test."""
-    apps = []
-
-    def serve(**settings):
-        app = create_app({"TESTING": True, "DATABASE_URL": postgresql_url, **settings})
-        apps.append(app)
-        return app
-
-    yield serve
-    for app in apps:
-        app.extensions["store"].engine.close()
+pytestmark = pytest.mark.postgresql_only("the PostgreSQL engine's own mechanisms")
 
 
 def admin(url):
@@ -59,8 +39,8 @@ def test_a_url_libpq_cannot_read_is_refused_without_repeating_its_password():
     assert "s3cret-pw" not in str(refused.value)
 
 
-def test_statements_with_question_marks_keep_their_literal_percent_signs(served):
-    app = served()
+def test_statements_with_question_marks_keep_their_literal_percent_signs(make_app):
+    app = make_app()
     app.test_client().get("/agents")
     database = app.extensions["store"].engine.database
     with app.extensions["store"].activated(), database.connection_context():
@@ -69,19 +49,19 @@ def test_statements_with_question_marks_keep_their_literal_percent_signs(served)
     assert row == ("50%", True)
 
 
-def test_commits_are_durable_before_an_answer_and_a_test_doubles_need_not_be(served):
+def test_commits_are_durable_before_an_answer_and_a_test_doubles_need_not_be(make_app):
     for test_mode, expected in ((False, "on"), (True, "off")):
-        app = served(TEST_MODE=test_mode)
+        app = make_app(TEST_MODE=test_mode)
         assert app.test_client().post("/agents", json=VALID_AGENT).status_code == 201
         database = app.extensions["store"].engine.database
         setting = database.execute_sql("SHOW synchronous_commit").fetchone()[0]
         assert setting == expected
 
 
-def test_the_schema_reaches_this_releases_version_in_a_table_of_its_own(served, postgresql_url):
-    assert served().test_client().get("/agents").status_code == 200
+def test_the_schema_reaches_this_releases_version_in_a_table_of_its_own(make_app, database_url):
+    assert make_app().test_client().get("/agents").status_code == 200
 
-    with admin(postgresql_url) as connection:
+    with admin(database_url) as connection:
         versions = connection.execute('SELECT "version" FROM "schema_version"').fetchall()
         collation = connection.execute(
             "SELECT collation_name FROM information_schema.columns "
@@ -92,9 +72,9 @@ def test_the_schema_reaches_this_releases_version_in_a_table_of_its_own(served, 
     assert collation == ("C",)  # ordered by bytes, as SQLite orders them
 
 
-def test_a_host_waits_for_the_migration_another_host_is_running(postgresql_url):
-    store = Store(open_engine(postgresql_url))
-    with admin(postgresql_url) as other_host:
+def test_a_host_waits_for_the_migration_another_host_is_running(database_url):
+    store = Store(open_engine(database_url))
+    with admin(database_url) as other_host:
         other_host.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
         preparing = threading.Thread(target=store.prepare)
         preparing.start()
@@ -104,12 +84,13 @@ def test_a_host_waits_for_the_migration_another_host_is_running(postgresql_url):
     preparing.join(timeout=10)
 
     assert waited
-    assert not preparing.is_alive() and store._prepared
+    assert not preparing.is_alive()
+    assert store.is_ready()
     store.engine.close()
 
 
-def test_hosts_starting_together_migrate_one_after_another(postgresql_url):
-    stores = [Store(open_engine(postgresql_url)) for _ in range(4)]
+def test_hosts_starting_together_migrate_one_after_another(database_url):
+    stores = [Store(open_engine(database_url)) for _ in range(4)]
     failures = []
 
     def prepare(store):
@@ -125,7 +106,7 @@ def test_hosts_starting_together_migrate_one_after_another(postgresql_url):
         thread.join(timeout=30)
 
     assert failures == []
-    with admin(postgresql_url) as connection:
+    with admin(database_url) as connection:
         assert connection.execute('SELECT "version" FROM "schema_version"').fetchall() == [
             (migrations.latest_version(),)
         ]
@@ -133,26 +114,26 @@ def test_hosts_starting_together_migrate_one_after_another(postgresql_url):
         store.engine.close()
 
 
-def test_a_database_from_a_later_release_is_refused_and_left_alone(served, postgresql_url):
-    served().test_client().get("/agents")
-    with admin(postgresql_url) as connection:
+def test_a_database_from_a_later_release_is_refused_and_left_alone(make_app, database_url):
+    make_app().test_client().get("/agents")
+    with admin(database_url) as connection:
         connection.execute('UPDATE "schema_version" SET "version" = %s', (99,))
 
-    later = served().test_client()
+    later = make_app().test_client()
     response = later.get("/agents")
 
     assert response.status_code == 503
     assert later.get("/readyz").status_code == 503
-    with admin(postgresql_url) as connection:
+    with admin(database_url) as connection:
         assert connection.execute('SELECT "version" FROM "schema_version"').fetchone() == (99,)
 
 
-def test_a_connection_the_server_dropped_is_replaced_by_the_next_request(served, postgresql_url):
-    client = served().test_client()
+def test_a_connection_the_server_dropped_is_replaced_by_the_next_request(make_app, database_url):
+    client = make_app().test_client()
     created = client.post("/agents", json=VALID_AGENT).get_json()["agent"]
     assert client.get(f"/agents/{created['id']}").status_code == 200
     pid = client.application.extensions["store"].engine.database.connection().info.backend_pid
-    with admin(postgresql_url) as connection:
+    with admin(database_url) as connection:
         connection.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
     first = client.get(f"/agents/{created['id']}")

@@ -12,15 +12,10 @@ from app import create_app
 from cli import main
 from storage import open_engine
 from tests.conftest import VALID_AGENT
-from tests.postgresql import fresh_schema
 from tests.test_cli import RELEASE_1_AGENTS
 from tests.test_upgrade import with_new_fields
 
-
-@pytest.fixture
-def postgresql_url(postgresql_server):
-    with fresh_schema(postgresql_server) as url:
-        yield url
+pytestmark = pytest.mark.postgresql_only("what the commands do on PostgreSQL")
 
 
 def invoke(url, *args):
@@ -34,26 +29,19 @@ def with_password(url):
     return url.replace("postgresql://root@", "postgresql://root:pg-s3cret@", 1)
 
 
-@pytest.fixture
-def client(postgresql_url):
-    app = create_app({"TESTING": True, "DATABASE_URL": postgresql_url})
-    yield app.test_client()
-    app.extensions["store"].engine.close()
-
-
-def test_init_db_migrates_and_names_the_database_without_its_password(postgresql_url):
-    result = invoke(with_password(postgresql_url), "init-db")
+def test_init_db_migrates_and_names_the_database_without_its_password(database_url):
+    result = invoke(with_password(database_url), "init-db")
 
     assert result.exit_code == 0, result.output
     assert f"(schema version {migrations.latest_version()})" in result.stdout
     assert "pg-s3cret" not in result.output
 
 
-def test_check_reports_the_schema_version_and_counts(client, postgresql_url):
+def test_check_reports_the_schema_version_and_counts(client, database_url):
     client.post("/agents", json=VALID_AGENT)
     client.post("/agents", json={**VALID_AGENT, "is_active": False})
 
-    result = invoke(with_password(postgresql_url), "check")
+    result = invoke(with_password(database_url), "check")
 
     assert result.exit_code == 0, result.output
     latest = migrations.latest_version()
@@ -95,24 +83,24 @@ def test_export_and_import_carry_every_agent_between_the_engines(client, tmp_pat
     assert served.get("/agents").get_json()["agents"] == listed
 
 
-def test_import_into_postgresql_is_all_or_nothing(client, postgresql_url, tmp_path):
+def test_import_into_postgresql_is_all_or_nothing(client, database_url, tmp_path):
     stored = client.post("/agents", json=VALID_AGENT).get_json()["agent"]
     exported = tmp_path / "agents.json"
-    assert invoke(postgresql_url, "export", exported, "--include-secrets").exit_code == 0
+    assert invoke(database_url, "export", exported, "--include-secrets").exit_code == 0
 
-    refused = invoke(postgresql_url, "import", exported)
-    replaced = invoke(postgresql_url, "import", exported, "--replace")
+    refused = invoke(database_url, "import", exported)
+    replaced = invoke(database_url, "import", exported, "--replace")
 
     assert refused.exit_code == 1 and "already stored" in refused.stderr
     assert replaced.exit_code == 0, replaced.output
     assert client.get("/agents").get_json()["agents"] == [stored]
 
 
-def test_backup_names_pg_dump_and_backs_nothing_up(postgresql_url, tmp_path):
-    invoke(postgresql_url, "init-db")
+def test_backup_names_pg_dump_and_backs_nothing_up(database_url, tmp_path):
+    invoke(database_url, "init-db")
     target = tmp_path / "agents.dump"
 
-    result = invoke(with_password(postgresql_url), "backup", target)
+    result = invoke(with_password(database_url), "backup", target)
 
     assert result.exit_code == 1
     assert "pg_dump --format=custom" in result.stderr and "nothing was backed up" in result.stderr
@@ -121,15 +109,15 @@ def test_backup_names_pg_dump_and_backs_nothing_up(postgresql_url, tmp_path):
     assert not target.exists()
 
 
-def test_a_release_1_1_database_upgrades_with_its_agents(postgresql_url, monkeypatch):
+def test_a_release_1_1_database_upgrades_with_its_agents(database_url, monkeypatch):
     with monkeypatch.context() as release_1_1:
         release_1_1.setattr(migrations, "STEPS", migrations.STEPS[:3])
-        engine = open_engine(postgresql_url)
+        engine = open_engine(database_url)
         engine.prepare(migrations.migrate)
         engine.close()
     entry = RELEASE_1_AGENTS["agents"][0]
     agent = entry["agent"]
-    with psycopg.connect(postgresql_url, autocommit=True) as connection:
+    with psycopg.connect(database_url, autocommit=True) as connection:
         connection.execute(
             'INSERT INTO "agent" VALUES (%s, %s, %s, %s, %s, %s, NULL, %s, %s)',
             (
@@ -144,11 +132,11 @@ def test_a_release_1_1_database_upgrades_with_its_agents(postgresql_url, monkeyp
             ),
         )
 
-    app = create_app({"TESTING": True, "DATABASE_URL": postgresql_url})
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url})
     served = app.test_client().get(f"/agents/{agent['id']}").get_json()
     app.extensions["store"].engine.close()
 
     assert served == {"agent": with_new_fields(agent)}
-    with psycopg.connect(postgresql_url) as connection:
+    with psycopg.connect(database_url) as connection:
         version = connection.execute('SELECT "version" FROM "schema_version"').fetchone()
     assert version == (migrations.latest_version(),)
