@@ -94,8 +94,10 @@ class SharedDatabase(PostgresqlDatabase):
     translated once. Peewee's own queries already come with psycopg's %s and pass unchanged.
     """
 
-    def __init__(self, url, durable):
-        super().__init__(url, autoconnect=False, prefer_psycopg3=True)
+    def __init__(self, url, durable, connect_timeout):
+        super().__init__(
+            url, autoconnect=False, prefer_psycopg3=True, connect_timeout=connect_timeout
+        )
         self.durable = durable
         self.connections = weakref.WeakSet()
 
@@ -126,8 +128,7 @@ class PostgresqlEngine:
         self.location = without_password(url)
         parameters = psycopg.conninfo.conninfo_to_dict(url)
         self._connect_timeout = parameters.get("connect_timeout", CONNECT_TIMEOUT)
-        self.database = SharedDatabase(url, durable)
-        self.database.connect_params = {"connect_timeout": self._connect_timeout}
+        self.database = SharedDatabase(url, durable, self._connect_timeout)
         self._write_lock = None
         self._last_probe = None
         self._probing = threading.Lock()
@@ -136,12 +137,11 @@ class PostgresqlEngine:
         """Migrate the database, one host or worker at a time (an advisory lock)."""
         try:
             with self.database.connection_context():
-                self._write_lock = self._lock_key()
-                self.database.execute_sql("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+                self.database.execute_sql("SELECT pg_advisory_lock(?)", (MIGRATION_LOCK,))
                 try:
                     migrate(self.database)
                 finally:
-                    self.database.execute_sql("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+                    self.database.execute_sql("SELECT pg_advisory_unlock(?)", (MIGRATION_LOCK,))
         except DatabaseError as error:
             cause = self.unavailability(error) or _unpreparable(error)
             if cause is None:
@@ -150,12 +150,14 @@ class PostgresqlEngine:
                 f"cannot open the database at {self.location}: {cause}"
             ) from None
 
-    def _lock_key(self):
+    def _write_lock_key(self):
         """The writers' advisory lock: one per schema, so services in other schemas of the
-        same database keep their own."""
-        schema = self.database.execute_sql("SELECT current_schema()").fetchone()[0]
-        digest = hashlib.blake2b(f"agents writes {schema}".encode(), digest_size=8).digest()
-        return int.from_bytes(digest, "big", signed=True)
+        same database keep their own. Known from the first write on."""
+        if self._write_lock is None:
+            schema = self.database.execute_sql("SELECT current_schema()").fetchone()[0]
+            digest = hashlib.blake2b(f"agents writes {schema}".encode(), digest_size=8).digest()
+            self._write_lock = int.from_bytes(digest, "big", signed=True)
+        return self._write_lock
 
     def open(self):
         """Give this thread a usable connection, kept from request to request; one the server
@@ -190,7 +192,7 @@ class PostgresqlEngine:
                 yield savepoint
             return
         with database.atomic() as txn:
-            database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (self._write_lock,))
+            database.execute_sql("SELECT pg_advisory_xact_lock(?)", (self._write_lock_key(),))
             if not flush:
                 database.execute_sql("SET LOCAL synchronous_commit = off")
             yield txn

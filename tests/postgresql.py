@@ -91,7 +91,7 @@ class SchemaPool:
     Creating and migrating a schema takes a quarter of a second or more (some forty statements
     of DDL), longer than most tests; so a schema a test is done with is emptied (every row
     deleted, identities restarted) and handed to the next test, unless the test changed its
-    tables or version, in which case it is dropped. Every schema is dropped at the end.
+    tables or version, which is left aside instead. Every schema is dropped at the end.
     """
 
     def __init__(self, server_url):
