@@ -286,7 +286,7 @@ def test_a_rate_limit_counts_the_requests_of_both_hosts(postgresql_server, tmp_p
     with fresh_schema(postgresql_server) as url:
         pair = start_pair(url, tmp_path, AGENTS_RATE_LIMIT="6/minute")
         try:
-            fresh_window(60, margin=10)
+            fresh_window(60)
             answers = [requests.get(f"{pair[n % 2].url}/agents", timeout=30) for n in range(8)]
         finally:
             for server in pair:
