@@ -245,6 +245,9 @@ def import_command(source, replace, allow_missing_secrets):
 def backup_command(target, force):
     """Copy the database to TARGET with SQLite's online backup; safe while serving."""
     engine = _existing(_service().store).engine
+    advice = engine.backup_advice(target)
+    if advice is not None:
+        raise click.ClickException(advice)
     refusal = engine.backup_refusal(target)
     if refusal is not None:
         raise click.ClickException(f"{refusal}; nothing was written. Choose another path.")
@@ -267,13 +270,17 @@ def backup_command(target, force):
 def check_command():
     """Report the database's integrity, schema version and counts; non-zero when it is unfit."""
     engine = _existing(_service().store).engine
-    report = engine.check()
+    try:
+        report = engine.check()
+    except DatabaseUnavailable as error:
+        raise click.ClickException(str(error)) from None
     latest = migrations.latest_version()
     click.echo(f"database: {engine.location}")
     click.echo(f"integrity: {', '.join(report['integrity'][:10])}")
     if report["schema_version"] is not None:
         click.echo(f"schema version: {report['schema_version']} (this release: {latest})")
-        click.echo(f"journal mode: {report['journal_mode']}")
+        if "journal_mode" in report:
+            click.echo(f"journal mode: {report['journal_mode']}")
     for name in ("agents", "active_agents", "idempotency_records"):
         if name in report:
             click.echo(f"{name.replace('_', ' ')}: {report[name]}")
@@ -286,7 +293,7 @@ def check_command():
 
 
 def _existing(store):
-    if not os.path.isfile(store.engine.location):
+    if not store.engine.exists():
         raise click.ClickException(
             f"No database at {store.engine.location}; check AGENTS_DATABASE_URL."
         )

@@ -8,7 +8,7 @@ import ipaddress
 import os
 import re
 
-from storage import absolute_url
+from storage import absolute_url, shown_url
 
 ENV_PREFIX = "AGENTS_"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -120,7 +120,7 @@ def _checked(settings):
         settings["DATABASE_URL"] = absolute_url(settings["DATABASE_URL"])
     except ValueError as error:
         raise ConfigError(
-            f"{ENV_PREFIX}DATABASE_URL {error}, not {settings['DATABASE_URL']!r}."
+            f"{ENV_PREFIX}DATABASE_URL {error}, not {shown_url(settings['DATABASE_URL'])!r}."
         ) from None
     level = settings["LOG_LEVEL"].strip().lower()
     if level not in LOG_LEVELS:

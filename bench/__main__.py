@@ -4,7 +4,8 @@ The service runs under `gunicorn` with the repository's gunicorn.conf.py and two
 `serve` runs them) on 127.0.0.1, on a fresh SQLite file seeded through its API. The floor is a
 bare Flask app with constant bodies copied from the service's own answers, run twice: with
 gunicorn's sync workers (the first line every ratio is taken against) and under the service's
-own configuration. json-server, a peer, serves the same agents from a JSON file. Each scenario
+own configuration. json-server, a peer, serves the same agents from a JSON file. With
+`--postgresql URL` the service is measured on fresh schemas of that server too. Each scenario
 runs in rounds that take every server in turn, so their ratios are taken under the same
 conditions.
 """
@@ -23,6 +24,7 @@ import requests
 
 from bench import agents, json_server, load, report
 from tests.live_server import LiveServer
+from tests.postgresql import fresh_schema
 
 RESULTS = Path(__file__).with_name("results.md")
 FLOOR_APP = "bench.floor_app:create_app()"
@@ -76,6 +78,12 @@ def parse_options(argv):
     parser.add_argument(
         "--no-peer", action="store_true", help="leave json-server out (in by default; quick: out)"
     )
+    parser.add_argument(
+        "--postgresql",
+        metavar="URL",
+        help="also run the service on this PostgreSQL server, on fresh schemas dropped after "
+        "(e.g. postgresql://root@127.0.0.1:5432/test)",
+    )
     options = parser.parse_args(argv)
     quick = options.quick
     # Many short rounds rather than a few long ones: on a shared machine some rounds of a server
@@ -101,8 +109,15 @@ def main(argv=None):
     """Run every scenario; print the results and write them where --output says."""
     options = parse_options(argv)
     started = datetime.now(UTC)
-    with tempfile.TemporaryDirectory(prefix="agents-bench-") as folder:
-        runs = _measure(Path(folder), options)
+    with tempfile.TemporaryDirectory(prefix="agents-bench-") as folder, ExitStack() as schemas:
+        urls = {
+            "service": f"sqlite:///{folder}/service.db",
+            "scale": f"sqlite:///{folder}/scale.db",
+        }
+        if options.postgresql:
+            urls["postgresql"] = schemas.enter_context(fresh_schema(options.postgresql))
+            urls["postgresql scale"] = schemas.enter_context(fresh_schema(options.postgresql))
+        runs = _measure(Path(folder), urls, options)
     markdown = report.markdown(runs, options, started, _command(argv))
     print(markdown)
     if options.output:
@@ -110,21 +125,35 @@ def main(argv=None):
     return 0 if report.all_answered(runs) else 1
 
 
-def _measure(folder, options):
-    scale_ids = None
+def _measure(folder, urls, options):
+    """Seed each server's agents, then drive them all. `urls` names the databases: the
+    service's and the scale run's on SQLite, and on PostgreSQL when asked."""
+    engines = [name for name in ("service", "postgresql") if name in urls]
+    scale_ids = {}
     if options.scale_agents:
-        print(f"Seeding {options.scale_agents:,} agents into SQLite...", file=sys.stderr)
-        scale_ids = agents.seed_into_sqlite(folder / "scale.db", options.scale_agents)
-        scale_ids = agents.write_lines(folder / "scale_ids.txt", scale_ids)
+        for engine in engines:
+            scale = _scale_database(engine)
+            print(f"Seeding {options.scale_agents:,} agents into {scale}...", file=sys.stderr)
+            ids = agents.seed_directly(urls[scale], options.scale_agents)
+            scale_ids[engine] = agents.write_lines(folder / f"{scale}_ids.txt", ids)
     if options.peer:
         json_server.install()
 
-    with LiveServer(folder / "service.db", workers=WORKERS) as service:
-        print(f"Seeding {options.agents:,} agents through the API...", file=sys.stderr)
-        ids = agents.seed_through_api(service.url, options.agents)
+    with ExitStack() as running:
+        services = {}
+        ids = {}
+        for engine in engines:
+            services[engine] = running.enter_context(
+                LiveServer(urls[engine], workers=WORKERS, log_path=folder / f"{engine}.log")
+            )
+            print(f"Seeding {options.agents:,} agents through the API...", file=sys.stderr)
+            seeded = agents.seed_through_api(services[engine].url, options.agents)
+            ids[engine] = agents.write_lines(folder / f"{engine}_ids.txt", seeded)
+        service = services["service"]
+        first_id = ids["service"].read_text().split()[0]
         first_new = options.agents
         files = {
-            "ids": agents.write_lines(folder / "ids.txt", ids),
+            "ids": ids["service"],
             "posts": agents.write_bodies(
                 folder / "posts.txt",
                 map(agents.agent_body, range(first_new, first_new + DISTINCT_BODIES)),
@@ -138,7 +167,7 @@ def _measure(folder, options):
         floor_bodies.write_text(
             json.dumps(
                 {
-                    "agent": requests.get(f"{service.url}/agents/{ids[0]}", timeout=10).text,
+                    "agent": requests.get(f"{service.url}/agents/{first_id}", timeout=10).text,
                     "list": requests.get(f"{service.url}{LIST_PAGE}", timeout=10).text,
                 }
             )
@@ -156,23 +185,28 @@ def _measure(folder, options):
         targets = [
             report.Target("floor (sync)", floors[0], options.agents, files),
             report.Target("floor (gthread)", floors[1], options.agents, files),
-            report.Target("service", service, options.agents, files),
         ]
+        for engine in engines:
+            own = {**files, "ids": ids[engine]}
+            targets.append(report.Target(engine, services[engine], options.agents, own))
         if options.peer:
             everything = requests.get(f"{service.url}/agents", timeout=60).json()["agents"]
             peer = json_server.JsonServer(folder, everything, _free_port())
             peer_files = {**files, "list_path": JSON_SERVER_LIST_PAGE}
             targets.append(report.Target("json-server", peer, options.agents, peer_files))
-        if scale_ids:
-            scale_server = LiveServer(folder / "scale.db", workers=WORKERS)
-            scale_files = {**files, "ids": scale_ids}
-            scale = report.Target("service", scale_server, options.scale_agents, scale_files)
-            targets.append(scale)
-        with ExitStack() as started:
-            for target in targets:
-                if target.server is not service:
-                    started.enter_context(target.server)
-            return _drive_all(targets, options)
+        for engine, engine_ids in scale_ids.items():
+            scale = _scale_database(engine)
+            server = LiveServer(urls[scale], workers=WORKERS, log_path=folder / f"{scale}.log")
+            scale_files = {**files, "ids": engine_ids}
+            targets.append(report.Target(engine, server, options.scale_agents, scale_files))
+        for target in targets:
+            if target.server not in services.values():
+                running.enter_context(target.server)
+        return _drive_all(targets, options)
+
+
+def _scale_database(engine):
+    return "scale" if engine == "service" else f"{engine} scale"
 
 
 def _free_port():

@@ -8,7 +8,7 @@ import requests
 
 import models
 from schemas import AGENT
-from storage.sqlite import SqliteEngine
+from storage import open_engine
 from store import Store
 
 # Business, domain, language, and the departments its agents transfer callers to: each
@@ -127,13 +127,13 @@ def seed_through_api(url, count, threads=4):
         return list(pool.map(create, range(count)))
 
 
-def seed_into_sqlite(database_path, count, templates=50):
+def seed_directly(database_url, count, templates=50):
     """Store `count` agents straight through models.create_agent, in one transaction; returns ids.
 
     Each stored row is exactly what a POST stores; only the validation is done once per template
     rather than once per agent, so a hundred thousand agents take seconds, not minutes.
     """
-    store = Store(SqliteEngine(str(database_path)))
+    store = Store(open_engine(database_url))
     store.prepare()
     loaded = [AGENT.load(agent_body(index)) for index in range(templates)]
     ids = []
@@ -142,6 +142,7 @@ def seed_into_sqlite(database_path, count, templates=50):
             fields = {**loaded[index % templates], "name": agent_name(index)}
             agent, _ = models.create_agent(fields)
             ids.append(agent.id)
+    store.engine.close()
     return ids
 
 

@@ -83,6 +83,7 @@ def markdown(rows, options, started, command):
     lines += ["", "## Targets", "", "| Target | Measured | Met |", "|---|--:|---|"]
     for label, measured, met in figures.targets():
         lines.append(f"| {label} | {measured} | {'yes' if met else '**no**'} |")
+    lines += _engines(rows)
     lines += [
         "",
         "## Raw figures",
@@ -102,6 +103,34 @@ def markdown(rows, options, started, command):
             f"| {run.peak_rss_mb:.1f} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _engines(rows):
+    """The service on PostgreSQL beside the same scenario on SQLite, when it was measured."""
+    sqlite = {(row.script, row.stored): row.run for row in rows if row.server == "service"}
+    shared = [row for row in rows if row.server == "postgresql"]
+    if not shared:
+        return []
+    lines = [
+        "",
+        "## PostgreSQL beside SQLite",
+        "",
+        "| Scenario | Agents | SQLite req/s | PostgreSQL req/s | Ratio | SQLite p99 ms "
+        "| PostgreSQL p99 ms | CPU µs/req (SQLite) |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for row in shared:
+        other = sqlite.get((row.script, row.stored))
+        if other is None:
+            continue
+        lines.append(
+            f"| {row.scenario} | {row.stored:,} | {other.requests_per_second:,.0f} "
+            f"| {row.run.requests_per_second:,.0f} "
+            f"| {row.run.requests_per_second / other.requests_per_second:.2f} "
+            f"| {other.p99_ms:.1f} | {row.run.p99_ms:.1f} "
+            f"| {row.run.cpu_us_per_request:.0f} ({other.cpu_us_per_request:.0f}) |"
+        )
+    return lines
 
 
 class _Figures:

@@ -5,6 +5,7 @@ configured URL names through the same few members:
 
     database                the Peewee database object
     location                where the data lives, as an operator names it (no password)
+    document_as_bytes       SQL reading the "document" column as its UTF-8 bytes
     prepare(migrate)        create what is missing, then run `migrate(database)`, one process
                             at a time
     open()                  give the calling thread a usable connection, before each request
@@ -13,6 +14,13 @@ configured URL names through the same few members:
                             (with flush=False it may be lost to a power cut: a counter's)
     is_ready(version)       whether the database answers, can be written and is at `version`
     unavailability(error)   why `error` means the storage is unavailable, or None if it does not
+    close()                 close the connections it opened (a finished app's)
+    exists()                whether there is a database to work on, for the commands that
+                            read one and must not create it
+    check()                 a report: integrity, schema version and counts
+    backup_advice(target)   None where `backup(target)` copies the database; else what does
+
+sqlite.py is the embedded engine, postgresql.py the shared one.
 """
 
 
@@ -27,9 +35,24 @@ class WriteNotFlushed(DatabaseUnavailable):
 def absolute_url(database_url):
     """The URL with any file path in it made absolute; ValueError, saying what the URL should
     look like, unless an engine speaks it."""
+    from storage.postgresql import checked_url, is_postgresql_url
     from storage.sqlite import URL_SCHEME, sqlite_path
 
-    return URL_SCHEME + sqlite_path(database_url)
+    if is_postgresql_url(database_url):
+        return checked_url(database_url)
+    try:
+        return URL_SCHEME + sqlite_path(database_url)
+    except ValueError:
+        raise ValueError(
+            "must look like sqlite:///path/to/file.db or postgresql://user@host:port/database"
+        ) from None
+
+
+def shown_url(database_url):
+    """The URL as it may be written to a log or an error: without a password."""
+    from storage.postgresql import is_postgresql_url, without_password
+
+    return without_password(database_url) if is_postgresql_url(database_url) else database_url
 
 
 def open_engine(database_url, durable=True):
@@ -37,6 +60,9 @@ def open_engine(database_url, durable=True):
 
     Without `durable` an engine may skip what only power-cut safety needs (a test double's).
     """
+    from storage.postgresql import PostgresqlEngine, is_postgresql_url
     from storage.sqlite import SqliteEngine, sqlite_path
 
+    if is_postgresql_url(database_url):
+        return PostgresqlEngine(database_url, durable)
     return SqliteEngine(sqlite_path(database_url), durable)

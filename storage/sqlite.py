@@ -57,9 +57,9 @@ class FileIdentity(NamedTuple):
 class SqliteEngine:
     """One SQLite file, opened with PRAGMAS, kept open per thread while it stays the same file."""
 
-    # How a statement reads the TEXT column "document" as its UTF-8 bytes (models.py). SQLite's
-    # CAST to BLOB hands over the stored text as it is; another engine supplies its own form
-    # (PostgreSQL's would be convert_to("document", 'UTF8')).
+    # How a statement reads the TEXT column "document" as its UTF-8 bytes (models.py), so a list
+    # page splices stored documents without decoding them. SQLite's CAST to BLOB hands over the
+    # stored text as it is; every engine supplies its own form.
     document_as_bytes = 'CAST("document" AS BLOB)'
 
     def __init__(self, path, durable=True):
@@ -215,6 +215,18 @@ class SqliteEngine:
             yield
         finally:
             os.close(descriptor)
+
+    def close(self):
+        """Close the calling thread's connection."""
+        self.database.close()
+
+    def exists(self):
+        """Whether the file is there (a command that reads it must not create it)."""
+        return os.path.isfile(self.path)
+
+    def backup_advice(self, target):
+        """None: `backup` copies the file itself."""
+        return None
 
     def is_ready(self, schema_version):
         """True when the file can be opened, read and written, at `schema_version`, with room."""

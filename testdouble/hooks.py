@@ -2,17 +2,19 @@
 
 import hashlib
 import json
+import logging
 import os
 import time
 from pathlib import Path
 
-from flask import g, request
+from flask import current_app, g, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from auth import is_api_path, is_test_path
 from config import ConfigError
 from errors import ApiError, error_response
+from logs import LOGGER, request_id
 from models import DEFAULT_NAMESPACE, AgentIdsTaken
 from routes.jsonio import PARSED_BODY, parse_json
 from secret_fields import masked_secrets
@@ -33,6 +35,7 @@ LARGEST_JOURNALED_BODY = 64 * 1024
 # Which process answered: lets a test show that one worker sees what another one stored.
 WORKER_HEADER = "X-Agents-Worker"
 FIXTURES = FixturesSchema()
+log = logging.getLogger(f"{LOGGER}.testdouble")
 
 
 def install(app):
@@ -84,9 +87,27 @@ def _finish(response):
         # in no journal: who has no key must not write into a suite's journal, nor grow it.
         namespace = g.get("namespace")
         if namespace is not None:
-            state.record_request(_journal_entry(response.status_code), namespace)
+            _journal(response.status_code, namespace)
     response.headers[WORKER_HEADER] = str(os.getpid())
     return response
+
+
+def _journal(status, namespace):
+    """Record the request; while the database is unavailable the answer stands without its
+    entry, since no journal can be written then, rather than turning into a 500."""
+    try:
+        state.record_request(_journal_entry(status), namespace)
+    except Exception as error:
+        cause = current_app.extensions["store"].engine.unavailability(error)
+        if cause is None:
+            raise
+        log.warning(
+            "The journal could not record %s %s: %s",
+            request.method,
+            request.path,
+            cause,
+            extra={"request_id": request_id()},
+        )
 
 
 def _journal_entry(status):

@@ -182,7 +182,9 @@ def reset_namespace(namespace=DEFAULT_NAMESPACE, seed=None):
 def freeze_clock(now, namespace=DEFAULT_NAMESPACE):
     """Make `now` the time of every create and update in the namespace."""
     with write_transaction():
-        FrozenClock.replace(namespace=namespace, now=now).execute()
+        FrozenClock.insert(namespace=namespace, now=now).on_conflict(
+            conflict_target=[FrozenClock.namespace], preserve=[FrozenClock.now]
+        ).execute()
 
 
 def release_clock(namespace=DEFAULT_NAMESPACE):
@@ -222,8 +224,11 @@ def save_snapshot(name, namespace=DEFAULT_NAMESPACE):
             model._meta.table_name: list(model.select().where(model.namespace == namespace).dicts())
             for model in NAMESPACE_STATE
         }
-        Snapshot.replace(
+        Snapshot.insert(
             namespace=namespace, name=name, state=state, created_at=utc_timestamp()
+        ).on_conflict(
+            conflict_target=[Snapshot.namespace, Snapshot.name],
+            preserve=[Snapshot.state, Snapshot.created_at],
         ).execute()
     return len(state[Agent._meta.table_name])
 

@@ -1,6 +1,12 @@
-"""Fixtures: a fresh app on its own SQLite file, its test client and CLI runner; test mode too."""
+"""Fixtures: a fresh app on its own database, its test client and CLI runner; test mode too.
+
+Every test that builds an app runs on both engines: on a SQLite file of its own, and on a
+PostgreSQL schema of its own (tests/postgresql.py). A test that asks for `database_path` is
+about the SQLite file itself, and runs on SQLite only.
+"""
 
 import contextlib
+import inspect
 import os
 import shutil
 import subprocess
@@ -11,6 +17,7 @@ from app import create_app
 from provider_schemas import SttConfigSchema
 from schemas import AGENT, READ_ONLY_FIELDS
 from storage.sqlite import SqliteEngine
+from tests.postgresql import SchemaPool, fresh_schema, server_or_reason, under_ci
 
 # pytester runs the pytest plugin in suites of its own (tests/test_pytest_plugin.py).
 pytest_plugins = ["pytester"]
@@ -53,21 +60,105 @@ def current(client, agent):
     return response.get_json()["agent"], response.headers["ETag"]
 
 
+ENGINES = ("sqlite", "postgresql")
+# Why a test that asks for the file runs on one engine only.
+SQLITE_FILE_ONLY = "reads or changes the SQLite file itself (it asks for database_path)"
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "sqlite_only(reason): the test is about SQLite's file, lock or WAL"
+    )
+    config.addinivalue_line(
+        "markers", "postgresql_only(reason): the test is about the PostgreSQL engine itself"
+    )
+
+
+def pytest_generate_tests(metafunc):
+    """Run each test that builds an app once per engine, or on SQLite alone when it is about
+    the SQLite file; and each test of a shared live server on a server of each engine."""
+    marked = metafunc.definition.get_closest_marker("sqlite_only") is not None
+    if "served_engine" in metafunc.fixturenames:
+        metafunc.parametrize("served_engine", ENGINES[:1] if marked else ENGINES, scope="session")
+    if "engine" not in metafunc.fixturenames:
+        return
+    about_the_file = "database_path" in inspect.signature(metafunc.function).parameters
+    if about_the_file or marked:
+        metafunc.parametrize("engine", ["sqlite"])
+    elif metafunc.definition.get_closest_marker("postgresql_only"):
+        metafunc.parametrize("engine", ["postgresql"])
+    else:
+        metafunc.parametrize("engine", ENGINES)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Report every test the missing server skips at the one place that skips them, so that
+    `-ra` says it once, with their number."""
+    report = yield
+    if report.skipped and isinstance(report.longrepr, tuple) and SKIPPED_HALF in report.longrepr[2]:
+        where = os.path.relpath(inspect.getsourcefile(server_or_reason), item.config.rootpath)
+        report.longrepr = (where, server_or_reason.__code__.co_firstlineno, report.longrepr[2])
+    return report
+
+
+SKIPPED_HALF = "the PostgreSQL half of the suite is skipped"
+
+
+@pytest.fixture(scope="session")
+def postgresql_server():
+    """The PostgreSQL server the PostgreSQL half runs on (AGENTS_TEST_POSTGRESQL_URL).
+
+    Where none answers the half is skipped, for one reason said once; under CI it fails.
+    """
+    url, reason = server_or_reason()
+    if reason is not None:
+        if under_ci():
+            pytest.fail(f"{reason} (CI is set: a missing PostgreSQL is a failure)")
+        pytest.skip(f"{reason}: {SKIPPED_HALF}")
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgresql_schemas(postgresql_server):
+    """This process's pool of migrated PostgreSQL schemas, all dropped at the end."""
+    pool = SchemaPool(postgresql_server)
+    yield pool
+    pool.drop_all()
+
+
 @pytest.fixture
 def database_path(tmp_path):
     return tmp_path / "agents.db"
 
 
 @pytest.fixture
-def make_app(database_path):
-    """Build an app on the test's database file with extra settings."""
+def database_url(engine, request):
+    """The test's own database: a fresh SQLite file, or a PostgreSQL schema no other test is
+    using, migrated and empty (a new one for the tests of the PostgreSQL engine itself)."""
+    if engine == "sqlite":
+        yield f"sqlite:///{request.getfixturevalue('database_path')}"
+    elif request.node.get_closest_marker("postgresql_only"):  # about creating and migrating
+        with fresh_schema(request.getfixturevalue("postgresql_server")) as url:
+            yield url
+    else:
+        with request.getfixturevalue("postgresql_schemas").schema() as url:
+            yield url
+
+
+@pytest.fixture
+def make_app(database_url):
+    """Build an app on the test's database with extra settings."""
+    apps = []
 
     def make(**settings):
-        return create_app(
-            {"TESTING": True, "DATABASE_URL": f"sqlite:///{database_path}", **settings}
-        )
+        app = create_app({"TESTING": True, "DATABASE_URL": database_url, **settings})
+        apps.append(app)
+        return app
 
-    return make
+    yield make
+    for app in apps:
+        app.extensions["store"].engine.close()
 
 
 @pytest.fixture
@@ -120,12 +211,28 @@ def in_namespace(double):
     return Scoped
 
 
+@contextlib.contextmanager
+def served_database(served_engine, folder, request):
+    """Where a shared live server keeps its data: a file in `folder`, or a fresh PostgreSQL
+    schema, dropped after."""
+    if served_engine == "sqlite":
+        yield folder / "agents.db"
+        return
+    with fresh_schema(request.getfixturevalue("postgresql_server")) as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory):
-    """One gunicorn with two workers on a fresh database, shared by the tests that need it."""
+def live_server(served_engine, tmp_path_factory, request):
+    """One gunicorn with two workers on a fresh database of each engine, shared by the tests
+    that need it."""
     from tests.live_server import LiveServer
 
-    with LiveServer(tmp_path_factory.mktemp("live") / "agents.db") as server:
+    folder = tmp_path_factory.mktemp("live")
+    with (
+        served_database(served_engine, folder, request) as database,
+        LiveServer(database, log_path=folder / "agents.log") as server,
+    ):
         yield server
 
 
@@ -140,8 +247,9 @@ FIXTURE_AGENTS = [
 
 
 @pytest.fixture(scope="session")
-def test_mode_server(tmp_path_factory):
-    """One gunicorn with two workers in test mode, FIXTURE_AGENTS loaded at start from a file.
+def test_mode_server(served_engine, tmp_path_factory, request):
+    """One gunicorn with two workers in test mode on each engine, FIXTURE_AGENTS loaded at
+    start from a file.
 
     Tests that share it keep out of each other's way in namespaces of their own.
     """
@@ -154,13 +262,17 @@ def test_mode_server(tmp_path_factory):
     fixtures.write_text(json.dumps({"agents": FIXTURE_AGENTS}))
     # One thread a worker: a request held by a delayed fault then occupies its whole worker, so
     # the next request must go to the other one.
-    with LiveServer(
-        folder / "agents.db",
-        workers=2,
-        AGENTS_TEST_MODE="1",
-        AGENTS_FIXTURES=str(fixtures),
-        AGENTS_THREADS="1",
-    ) as server:
+    with (
+        served_database(served_engine, folder, request) as database,
+        LiveServer(
+            database,
+            workers=2,
+            log_path=folder / "agents.log",
+            AGENTS_TEST_MODE="1",
+            AGENTS_FIXTURES=str(fixtures),
+            AGENTS_THREADS="1",
+        ) as server,
+    ):
         yield server
 
 

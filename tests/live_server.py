@@ -22,11 +22,14 @@ class LiveServer:
     serve under the same gunicorn configuration; `arguments` go to either command. The server
     runs in its own process group, so `kill()` can take down the master and every worker at
     once, as a crash would.
+
+    `database` is a SQLite file's path or any database URL (`postgresql://...`); a URL needs a
+    `log_path`, since there is no file to put the log beside.
     """
 
     def __init__(
         self,
-        database_path,
+        database,
         workers=2,
         console=False,
         log_path=None,
@@ -34,12 +37,19 @@ class LiveServer:
         app="app:create_app()",
         **environment,
     ):
-        self.database_path = Path(database_path)
+        if "://" in str(database):
+            self.database_url = str(database)
+            self.database_path = None
+        else:
+            self.database_path = Path(database)
+            self.database_url = f"sqlite:///{self.database_path}"
         self.workers = workers
         self.console = console
         self.arguments = list(arguments)
         self.app = app
         self.environment = environment
+        if log_path is None and self.database_path is None:
+            raise ValueError("a server on a database URL needs a log_path")
         self.log_path = Path(log_path or self.database_path.with_suffix(".log"))
         self.process = None
         self.url = None
@@ -70,7 +80,7 @@ class LiveServer:
     def start(self, timeout=30):
         env = {
             **os.environ,
-            "AGENTS_DATABASE_URL": f"sqlite:///{self.database_path}",
+            "AGENTS_DATABASE_URL": self.database_url,
             **self.environment,
         }
         with open(self.log_path, "a") as log:

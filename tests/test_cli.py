@@ -251,7 +251,7 @@ def test_bad_arguments_exit_with_status_2_and_say_why(args, message, tmp_path):
             {"AGENTS_LOG_LEVEL": "loud"},
             "AGENTS_LOG_LEVEL must be one of debug, info, warning",
         ),
-        (["check"], {"AGENTS_DATABASE_URL": "postgres://db"}, "AGENTS_DATABASE_URL must look like"),
+        (["check"], {"AGENTS_DATABASE_URL": "mysql://db"}, "AGENTS_DATABASE_URL must look like"),
         (
             ["serve"],
             {"AGENTS_WORKERS": "many"},

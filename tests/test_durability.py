@@ -16,6 +16,10 @@ import pytest
 import storage.sqlite
 from tests.conftest import VALID_AGENT
 
+pytestmark = pytest.mark.sqlite_only(
+    "watches SQLite's fsync of its WAL; PostgreSQL's server flushes its own commits"
+)
+
 
 @pytest.fixture
 def flushes(database_path, monkeypatch):

@@ -65,8 +65,10 @@ def test_the_release_1_1_file_is_what_that_release_wrote():
         assert "gdpr_mode" not in agent and "silence_timeout_seconds" not in agent
 
 
-def test_tool_server_secrets_travel_in_an_export_only_when_asked_for(client, tmp_path):
-    database = tmp_path / "agents.db"
+def test_tool_server_secrets_travel_in_an_export_only_when_asked_for(
+    client, tmp_path, database_path
+):
+    database = database_path
     tool = {
         "type": "function",
         "function": {"name": "lookup_order"},
@@ -94,8 +96,10 @@ def test_tool_server_secrets_travel_in_an_export_only_when_asked_for(client, tmp
     assert round_trip["agents"] == json.loads(with_secrets.read_text())["agents"]
 
 
-def test_an_export_missing_a_tool_secret_imports_only_when_asked_to(client, tmp_path):
-    database = tmp_path / "agents.db"
+def test_an_export_missing_a_tool_secret_imports_only_when_asked_to(
+    client, tmp_path, database_path
+):
+    database = database_path
     tool = {
         "type": "function",
         "function": {"name": "lookup_order"},

@@ -2,6 +2,7 @@
 
 import sqlite3
 
+import pytest
 import requests
 
 from tests.conftest import VALID_AGENT
@@ -19,6 +20,7 @@ def test_an_agent_created_through_gunicorn_is_served_by_every_worker(live_server
         assert fetched.json() == {"agent": agent}
 
 
+@pytest.mark.sqlite_only("reads the SQLite file under the server")
 def test_agents_written_through_gunicorn_are_on_disk_in_sqlite(live_server):
     created = requests.post(f"{live_server.url}/agents", json={"name": "On disk"}, timeout=5)
     agent_id = created.json()["agent"]["id"]

@@ -180,4 +180,4 @@ def test_a_broken_query_is_a_500_with_its_trace_logged_not_a_503(
     assert response.get_json()["code"] == "internal_error"
     assert "Retry-After" not in response.headers
     [error] = [line for line in log_lines.records() if line["level"] == "ERROR"]
-    assert "no such column: no_such_column" in error["exc_info"]
+    assert "no_such_column" in error["exc_info"]

@@ -5,6 +5,8 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import VALID_AGENT, answered_within, holding_the_write_lock, read_only
 
 
@@ -69,6 +71,7 @@ def test_readiness_notices_a_database_replaced_by_another_schema_at_once(
     assert response.get_json()["code"] == "not_ready"
 
 
+@pytest.mark.sqlite_only("the folder must take SQLite's WAL file")
 def test_not_ready_while_the_folder_cannot_take_the_wal_it_needs(app, client, create_agent):
     """Once the last connection closes, SQLite removes the WAL and must make it again to write."""
     create_agent()

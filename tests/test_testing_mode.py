@@ -168,8 +168,10 @@ def test_a_fixtures_file_without_test_mode_stops_the_start(make_app, tmp_path):
         make_app(FIXTURES=str(tmp_path / "fixtures.json"))
 
 
-def test_a_version_1_database_gains_the_test_mode_tables_and_keeps_its_agents(tmp_path, make_app):
-    path = tmp_path / "agents.db"
+def test_a_version_1_database_gains_the_test_mode_tables_and_keeps_its_agents(
+    database_path, make_app
+):
+    path = database_path
     client = make_app().test_client()
     agent = client.post("/agents", json=VALID_AGENT).get_json()["agent"]
     with closing(sqlite3.connect(path)) as connection, connection:

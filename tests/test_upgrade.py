@@ -102,7 +102,10 @@ def test_a_release_1_database_is_served_intact_by_this_release(release_1_copy):
 
 
 def test_a_later_migration_upgrades_a_release_1_file_once_and_in_order(release_1_copy, monkeypatch):
-    added = ('CREATE TABLE "note" ("id" INTEGER PRIMARY KEY, "text" TEXT NOT NULL)',)
+    added = migrations.Step(
+        sqlite=('CREATE TABLE "note" ("id" INTEGER PRIMARY KEY, "text" TEXT NOT NULL)',),
+        postgresql=('CREATE TABLE "note" ("id" BIGINT PRIMARY KEY, "text" TEXT NOT NULL)',),
+    )
     monkeypatch.setattr(migrations, "STEPS", (*migrations.STEPS, added))
 
     # The second start finds the file current: the new table is not created twice.
