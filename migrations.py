@@ -154,9 +154,60 @@ PLATFORM_PARITY = (
     '"window_start" INTEGER NOT NULL, "count" INTEGER NOT NULL)',
 )
 
+# Release 1.3.0: `q` answered from a trigram index of the search text (SQLite's FTS5), so a
+# search reads the agents that hold the text rather than every agent. The index is keyed on a
+# rowid, and VACUUM may renumber the implicit rowid of a table without an INTEGER PRIMARY KEY,
+# so the agent table is rebuilt with one ("sequence", in creation order); its key (namespace,
+# id) becomes a unique index. The triggers keep the index in step with every write.
+# SQLite's form; the PostgreSQL engine's is its own.
+SEARCH_INDEX_TABLES = (
+    # The search text is stored case-folded, so the index compares it as it is.
+    'CREATE VIRTUAL TABLE "agent_search" USING fts5(search_text, '
+    "content='agent', content_rowid='sequence', tokenize='trigram case_sensitive 1')",
+    'CREATE TRIGGER "agent_search_insert" AFTER INSERT ON "agent" BEGIN '
+    'INSERT INTO "agent_search" ("rowid", "search_text") '
+    'VALUES (new."sequence", new."search_text"); END',
+    'CREATE TRIGGER "agent_search_delete" AFTER DELETE ON "agent" BEGIN '
+    'INSERT INTO "agent_search" ("agent_search", "rowid", "search_text") '
+    """VALUES ('delete', old."sequence", old."search_text"); END""",
+    'CREATE TRIGGER "agent_search_update" AFTER UPDATE OF "search_text" ON "agent" '
+    'WHEN old."search_text" IS NOT new."search_text" BEGIN '
+    'INSERT INTO "agent_search" ("agent_search", "rowid", "search_text") '
+    """VALUES ('delete', old."sequence", old."search_text"); """
+    'INSERT INTO "agent_search" ("rowid", "search_text") '
+    'VALUES (new."sequence", new."search_text"); END',
+)
+SEARCH_INDEX = (
+    'CREATE TABLE "agent_with_sequence" ("sequence" INTEGER NOT NULL PRIMARY KEY, '
+    '"namespace" TEXT NOT NULL, "id" TEXT NOT NULL, "created_at" TEXT NOT NULL, '
+    '"updated_at" TEXT NOT NULL, "is_active" INTEGER NOT NULL, "search_text" TEXT NOT NULL, '
+    '"webhook_secret" TEXT, "document" TEXT NOT NULL, "etag" TEXT NOT NULL, '
+    '"tool_secrets" TEXT)',
+    'INSERT INTO "agent_with_sequence" ("namespace", "id", "created_at", "updated_at", '
+    '"is_active", "search_text", "webhook_secret", "document", "etag", "tool_secrets") '
+    'SELECT "namespace", "id", "created_at", "updated_at", "is_active", "search_text", '
+    '"webhook_secret", "document", "etag", "tool_secrets" FROM "agent" '
+    'ORDER BY "created_at", "id"',
+    'DROP TABLE "agent"',
+    'ALTER TABLE "agent_with_sequence" RENAME TO "agent"',
+    'CREATE UNIQUE INDEX "agent_namespace_id" ON "agent" ("namespace", "id")',
+    'CREATE INDEX "agent_namespace_created_at_id" ON "agent" ("namespace", "created_at", "id")',
+    'CREATE INDEX "agent_namespace_is_active_created_at_id" '
+    'ON "agent" ("namespace", "is_active", "created_at", "id")',
+    *SEARCH_INDEX_TABLES,
+    """INSERT INTO "agent_search" ("agent_search") VALUES ('rebuild')""",
+)
+
 # STEPS[n - 1] takes a file from schema version n - 1 to n. Append only: a release that changes
 # what is stored adds a step, and the files of every earlier release still open.
-STEPS = (SCHEMA_1, UNQUOTED_ETAGS, TEST_DOUBLE_TABLES, SIMULATED_CALL_TABLES, PLATFORM_PARITY)
+STEPS = (
+    SCHEMA_1,
+    UNQUOTED_ETAGS,
+    TEST_DOUBLE_TABLES,
+    SIMULATED_CALL_TABLES,
+    PLATFORM_PARITY,
+    SEARCH_INDEX,
+)
 
 
 class SchemaTooNew(DatabaseUnavailable):

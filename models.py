@@ -10,10 +10,12 @@ activated.
 """
 
 import json
+import math
 import time
 from typing import NamedTuple
 
 from peewee import (
+    AutoField,
     BooleanField,
     CompositeKey,
     FloatField,
@@ -77,6 +79,8 @@ class JsonText(TextField):
 
 
 class Agent(BaseModel):
+    # The rowid the search index is keyed on (migrations.SEARCH_INDEX), numbered by SQLite.
+    sequence = AutoField()
     namespace = TextField(default=DEFAULT_NAMESPACE)
     id = TextField()
     created_at = TextField()
@@ -92,8 +96,8 @@ class Agent(BaseModel):
     tool_secrets = TextField(null=True)
 
     class Meta:
-        primary_key = CompositeKey("namespace", "id")
         indexes = (
+            (("namespace", "id"), True),
             (("namespace", "created_at", "id"), False),
             (("namespace", "is_active", "created_at", "id"), False),
         )
@@ -129,6 +133,20 @@ class StoredAgent(NamedTuple):
 SELECT_AGENT = 'SELECT "id", "document", "etag" FROM "agent" WHERE "namespace" = ? AND "id" = ?'
 SELECT_DOCUMENTS = 'SELECT "document" FROM "agent" WHERE "namespace" = ?'
 NEWEST_FIRST = ' ORDER BY "created_at" DESC, "id" DESC'
+# The trigram index (migrations.SEARCH_INDEX) finds the agents that hold a text of at least
+# TRIGRAM characters; CROSS JOIN makes SQLite start from it rather than from the newest agent.
+TRIGRAM = 3
+SEARCH_DOCUMENTS = (
+    'SELECT "document" FROM "agent_search" CROSS JOIN "agent" '
+    'ON "agent"."sequence" = "agent_search"."rowid" '
+    'WHERE "agent_search" MATCH ? AND "namespace" = ?'
+)
+COUNT_MATCHES = (
+    'SELECT count(*) FROM (SELECT 1 FROM "agent_search" WHERE "agent_search" MATCH ? LIMIT ?)'
+)
+LAST_SEQUENCE = 'SELECT max("sequence") FROM "agent"'
+# Below this many matches the index always answers: sorting them costs less than any scan.
+MIN_INDEX_MATCHES = 100
 INSERT_AGENT = (
     'INSERT INTO "agent" ("namespace", "id", "created_at", "updated_at", "is_active", '
     '"search_text", "webhook_secret", "document", "etag", "tool_secrets") '
@@ -160,14 +178,17 @@ def list_agents(limit=None, after=None, is_active=None, query=None, namespace=DE
     `after` is the (created_at, id) of the last agent of the previous page. Only the documents
     are fetched: every other column would cost a Python string per row for nothing.
     """
-    sql = [SELECT_DOCUMENTS]
-    params = [namespace]
+    folded = query.casefold() if query else None
+    from_index = folded is not None and _searched_in_index(folded, limit)
+    sql = [SEARCH_DOCUMENTS if from_index else SELECT_DOCUMENTS]
+    params = [_phrase(folded), namespace] if from_index else [namespace]
     if is_active is not None:
         sql.append(' AND "is_active" = ?')
         params.append(is_active)
-    if query:
-        sql.append(""" AND "search_text" LIKE ? ESCAPE '\\'""")
-        params.append(f"%{_escape_like(query.casefold())}%")
+    if folded:
+        # Also behind the index, which finds the agents holding every trigram: this is the rule.
+        sql.append(""" AND "agent"."search_text" LIKE ? ESCAPE '\\'""")
+        params.append(f"%{_escape_like(folded)}%")
     if after is not None:
         # A row value, unlike the equivalent OR, lets SQLite start the index scan at the cursor.
         sql.append(' AND ("created_at", "id") < (?, ?)')
@@ -177,6 +198,29 @@ def list_agents(limit=None, after=None, is_active=None, query=None, namespace=DE
         sql.append(" LIMIT ?")
         params.append(limit)
     return [row[0] for row in db.execute_sql("".join(sql), params)]
+
+
+def _searched_in_index(folded, limit):
+    """Whether the trigram index should find the agents holding `folded`, or a scan newest first.
+
+    The index needs three characters (and no NUL, which ends a LIKE pattern). It hands over
+    every agent holding the text, to be sorted; the scan stops at the page's last match, after
+    about limit × agents ÷ matches rows. So a text held by more agents than the square root of
+    limit × agents is searched by the scan: it finds its page soonest among the newest.
+    """
+    if len(folded) < TRIGRAM or "\0" in folded:
+        return False
+    if limit is None:
+        return True
+    agents = db.execute_sql(LAST_SEQUENCE).fetchone()[0] or 0
+    most = max(MIN_INDEX_MATCHES, math.isqrt((limit + 1) * agents))
+    held_by = db.execute_sql(COUNT_MATCHES, (_phrase(folded), most + 1)).fetchone()[0]
+    return held_by <= most
+
+
+def _phrase(folded):
+    """An FTS5 query for the text as one phrase: every trigram of it, in a row."""
+    return '"' + folded.replace('"', '""') + '"'
 
 
 def _escape_like(text):

@@ -5,7 +5,7 @@ snapshots and loaded fixture files, in tables so that every worker sees the same
 import hashlib
 import uuid
 
-from peewee import BooleanField, CompositeKey, IntegerField, TextField
+from peewee import AutoField, BooleanField, CompositeKey, IntegerField, TextField
 
 from models import (
     DEFAULT_NAMESPACE,
@@ -195,13 +195,20 @@ def save_snapshot(name, namespace=DEFAULT_NAMESPACE):
     """
     with write_transaction():
         state = {
-            model._meta.table_name: list(model.select().where(model.namespace == namespace).dicts())
+            model._meta.table_name: list(
+                model.select(*_saved_fields(model)).where(model.namespace == namespace).dicts()
+            )
             for model in NAMESPACE_STATE
         }
         Snapshot.replace(
             namespace=namespace, name=name, state=state, created_at=utc_timestamp()
         ).execute()
     return len(state[Agent._meta.table_name])
+
+
+def _saved_fields(model):
+    """The fields a snapshot keeps: not the row numbers the database gives (Agent.sequence)."""
+    return [field for field in model._meta.sorted_fields if not isinstance(field, AutoField)]
 
 
 def restore_snapshot(name, namespace=DEFAULT_NAMESPACE):
