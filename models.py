@@ -212,8 +212,7 @@ def _searched_in_index(folded, limit):
         return False
     if limit is None:
         return True
-    agents = db.execute_sql(LAST_SEQUENCE).fetchone()[0] or 0
-    most = max(MIN_INDEX_MATCHES, math.isqrt((limit + 1) * agents))
+    most = max(MIN_INDEX_MATCHES, math.isqrt((limit + 1) * last_sequence()))
     held_by = db.execute_sql(COUNT_MATCHES, (_phrase(folded), most + 1)).fetchone()[0]
     return held_by <= most
 
@@ -361,6 +360,28 @@ def insert_agents(agents, namespace=DEFAULT_NAMESPACE):
         rows.append(agent_row(namespace, agent_id, fields, created_at, updated_at))
     insert_rows(Agent, rows)
     return [StoredAgent(row["id"], row["document"], row["etag"]) for row in rows]
+
+
+def last_sequence():
+    """The number of the agent stored last (0 for none): agents stored next come after it."""
+    return db.execute_sql(LAST_SEQUENCE).fetchone()[0] or 0
+
+
+def stored_positions(agent_ids, numbered_after, namespace=DEFAULT_NAMESPACE):
+    """Where each of `agent_ids` that is stored stands: its place among the agents stored since
+    `last_sequence()` was `numbered_after` (0 for the first of them), or -1 if stored before.
+
+    Inside one write transaction, agents are numbered one after another as they are inserted.
+    """
+    placeholders = ", ".join("?" * len(agent_ids))
+    rows = db.execute_sql(
+        f'SELECT "id", "sequence" FROM "agent" WHERE "namespace" = ? AND "id" IN ({placeholders})',
+        (namespace, *agent_ids),
+    )
+    return {
+        agent_id: sequence - numbered_after - 1 if sequence > numbered_after else -1
+        for agent_id, sequence in rows
+    }
 
 
 def insert_rows(model, rows):
