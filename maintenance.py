@@ -14,7 +14,14 @@ from marshmallow import ValidationError
 
 import migrations
 from export_file import read_members, write_export
-from models import Agent, delete_namespace_agents, insert_agents, last_sequence, stored_positions
+from models import (
+    Agent,
+    delete_namespace_agents,
+    insert_agents,
+    last_sequence,
+    merge_search_index,
+    stored_positions,
+)
 from schemas import EXPORT_FILE, EXPORT_FORMAT, load_export
 from sentences import all_sentences, error_sentences
 from store import utc_timestamp, write_transaction
@@ -108,6 +115,7 @@ def import_file(source, replace=False, allow_missing_secrets=False):
             raise ImportRefused(batches.sentences[:SHOWN_SENTENCES], len(batches.sentences))
         if batches.taken:
             raise AgentsAlreadyStored(len(batches.taken), batches.taken[0])
+        merge_search_index()
     return batches.stored
 
 

@@ -191,9 +191,12 @@ SEARCH_INDEX = (
     'DROP TABLE "agent"',
     'ALTER TABLE "agent_with_sequence" RENAME TO "agent"',
     'CREATE UNIQUE INDEX "agent_namespace_id" ON "agent" ("namespace", "id")',
-    'CREATE INDEX "agent_namespace_created_at_id" ON "agent" ("namespace", "created_at", "id")',
-    'CREATE INDEX "agent_namespace_is_active_created_at_id" '
-    'ON "agent" ("namespace", "is_active", "created_at", "id")',
+    # The list's indexes carry the search text, so a search reads the newest agents' from the
+    # index alone rather than a page of the table for each.
+    'CREATE INDEX "agent_namespace_created_at_id_search_text" '
+    'ON "agent" ("namespace", "created_at", "id", "search_text")',
+    'CREATE INDEX "agent_namespace_is_active_created_at_id_search_text" '
+    'ON "agent" ("namespace", "is_active", "created_at", "id", "search_text")',
     *SEARCH_INDEX_TABLES,
     """INSERT INTO "agent_search" ("agent_search") VALUES ('rebuild')""",
 )

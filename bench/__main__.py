@@ -18,7 +18,7 @@ from pathlib import Path
 
 import requests
 
-from bench import agents, load, report
+from bench import agents, load, report, scale
 from tests.live_server import LiveServer
 
 RESULTS = Path(__file__).with_name("results.md")
@@ -65,6 +65,12 @@ def parse_options(argv):
         help="run only this scenario (repeatable; all by default)",
     )
     parser.add_argument(
+        "--scale",
+        type=lambda text: [int(count) for count in text.split(",")],
+        help="instead: the scale runs at these agent counts, e.g. 1000,100000 (bench/scale.py)",
+    )
+    parser.add_argument("--page-size", type=int, help="the scale runs' SQLite page size")
+    parser.add_argument(
         "--output", type=Path, help="where the markdown goes (bench/results.md; quick: nowhere)"
     )
     options = parser.parse_args(argv)
@@ -82,7 +88,7 @@ def parse_options(argv):
     for name, (full, short) in defaults.items():
         if getattr(options, name) is None:
             setattr(options, name, short if quick else full)
-    if options.output is None and not quick:
+    if options.output is None and not quick and not options.scale:
         options.output = RESULTS
     return options
 
@@ -90,6 +96,8 @@ def parse_options(argv):
 def main(argv=None):
     """Run every scenario; print the results and write them where --output says."""
     options = parse_options(argv)
+    if options.scale:
+        return scale.main(options.scale, options.output or scale.RESULTS, options.page_size)
     started = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="agents-bench-") as folder:
         runs = _measure(Path(folder), options)
