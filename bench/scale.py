@@ -178,8 +178,12 @@ def _median_ms(run, times=7):
     return statistics.median(spent)
 
 
-def run_command(database, *arguments):
-    """Run `agents-api ARGUMENTS` on `database`; returns (seconds, peak RSS in MB)."""
+def run_command(database, *arguments, stop_after=None):
+    """Run `agents-api ARGUMENTS` on `database`; returns (seconds, peak RSS in MB).
+
+    A command still running after `stop_after` seconds is stopped, and its figures are those
+    until then (`stopped` says so).
+    """
     environment = {**os.environ, "AGENTS_DATABASE_URL": f"sqlite:///{database}"}
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -193,6 +197,11 @@ def run_command(database, *arguments):
     peak_kb = 0
     while process.poll() is None:
         peak_kb = max(peak_kb, _high_water_kb(process.pid))
+        if stop_after is not None and time.perf_counter() - started > stop_after:
+            process.terminate()
+            process.wait()
+            process.stderr.close()
+            return time.perf_counter() - started, peak_kb / 1024, "stopped"
         time.sleep(0.02)
     spent = time.perf_counter() - started
     error = process.stderr.read().decode()
@@ -213,8 +222,8 @@ def _high_water_kb(pid):
     return 0
 
 
-def measure(folder, count, page_size=None):
-    """Every figure of one count, as a dict."""
+def measure(folder, count, page_size=None, import_seconds=None):
+    """Every figure of one count, as a dict; an import is stopped after `import_seconds`."""
     database = folder / f"scale-{count}.db"
     print(f"Seeding {count:,} agents...", file=sys.stderr)
     ids, seeded = seed(database, count, page_size)
@@ -230,9 +239,13 @@ def measure(folder, count, page_size=None):
     exported = folder / f"export-{count}.json"
     figures["export"] = run_command(database, "export", exported, "--include-secrets")
     figures["export_mb"] = os.path.getsize(exported) / 1e6
-    figures["import"] = run_command(folder / f"imported-{count}.db", "import", exported)
     figures["check"] = run_command(database, "check")
     figures["backup"] = run_command(database, "backup", folder / f"backup-{count}.db")
+    imported = folder / f"imported-{count}.db"
+    figures["import"] = run_command(imported, "import", exported, stop_after=import_seconds)
+    if len(figures["import"]) == 3:  # stopped: how far it got, by the WAL it had written
+        wal_bytes = os.path.getsize(f"{imported}-wal") if os.path.exists(f"{imported}-wal") else 0
+        figures["import_wal_mb"] = wal_bytes / 1e6
     for name in (exported, *folder.glob(f"imported-{count}.db*"), *folder.glob("backup-*")):
         name.unlink()
     return figures
@@ -279,25 +292,33 @@ def markdown(runs, command, started):
         )
     lines += ["", "## Commands (seconds, peak RSS MB)", "", header, rule]
     for name in ("export", "import", "check", "backup"):
-        lines.append(_row_of(name, runs, lambda run, name=name: "%.1f s, %.0f MB" % run[name]))
+        lines.append(_row_of(name, runs, lambda run, name=name: _command_cell(run, name)))
     lines.append(_row_of("export file, MB", runs, lambda run: f"{run['export_mb']:,.0f}"))
     return "\n".join(lines) + "\n"
+
+
+def _command_cell(run, name):
+    seconds, peak_mb, *stopped = run[name]
+    cell = f"{seconds:,.1f} s, {peak_mb:.0f} MB"
+    if stopped:
+        cell += f" (stopped; its WAL had reached {run['import_wal_mb']:,.0f} MB)"
+    return cell
 
 
 def _row_of(name, runs, cell):
     return f"| {name} | " + " | ".join(cell(run) for run in runs) + " |"
 
 
-def main(counts, output=RESULTS, page_size=None):
+def main(counts, output=RESULTS, page_size=None, import_seconds=None, earlier=()):
     """Measure each count in turn, print the markdown and write it to `output`."""
     started = datetime.now(UTC)
     command = f"bench/run --scale {','.join(map(str, counts))}"
     if page_size:
         command += f" --page-size {page_size}"
-    runs = []
+    runs = list(earlier)
     with tempfile.TemporaryDirectory(prefix="agents-scale-") as folder:
         for count in counts:
-            runs.append(measure(Path(folder), count, page_size))
+            runs.append(measure(Path(folder), count, page_size, import_seconds))
             print(runs[-1], file=sys.stderr)
             text = markdown(runs, command, started)
             if output:  # after each count: the larger ones take most of an hour
