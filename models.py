@@ -142,9 +142,8 @@ SEARCH_DOCUMENTS = (
     'WHERE "agent_search" MATCH ? AND "namespace" = ?'
 )
 HOLDS = """ AND "agent"."search_text" LIKE ? ESCAPE '\\'"""
-SELECT_HOLDS = (
-    """SELECT "sequence", "search_text" LIKE ? ESCAPE '\\' FROM "agent" WHERE "namespace" = ?"""
-)
+# Where an agent stands in the list, read from the list index alone.
+POSITIONS = 'SELECT "created_at", "id" FROM "agent" WHERE "namespace" = ?'
 # How many of the newest agents a search reads before it asks the index: a text one in ten of
 # them holds fills a page of 100 here, in about a millisecond at any count.
 SCAN_FIRST = 1000
@@ -185,9 +184,10 @@ def list_agents(limit=None, after=None, is_active=None, query=None, namespace=DE
     are fetched: every other column would cost a Python string per row for nothing.
 
     A search (`query`) of at least TRIGRAM characters looks at the newest SCAN_FIRST agents
-    first (in the index, which carries the search text): a text one in ten agents holds fills
-    its page among them. Otherwise, if few enough agents hold it, they are found in the
-    trigram index and sorted; if many do, the scan newest first goes on until the page is full.
+    first (the list index carries the search text, so only the matches' rows are read): a
+    text one in ten agents holds fills its page among them. Otherwise, if few enough agents
+    hold it, they are found in the trigram index and sorted; if many do, the scan newest first
+    goes on until the page is full.
     """
     folded = query.casefold() if query else None
     # The index needs three characters, and no NUL: it would end the LIKE pattern.
@@ -230,19 +230,19 @@ def _pattern(folded):
 
 def _among_the_newest(folded, limit, after, is_active, namespace):
     """The page of a search if the newest SCAN_FIRST agents hold it (or are all there is)."""
-    sql, params = _filtered(SELECT_HOLDS, [_pattern(folded), namespace], is_active, after)
-    rows = db.execute_sql(f"{sql}{NEWEST_FIRST} LIMIT ?", (*params, SCAN_FIRST)).fetchall()
-    found = [sequence for sequence, holds in rows if holds][:limit]
-    if len(found) < limit and len(rows) == SCAN_FIRST:
+    sql, params = _filtered(POSITIONS, [namespace], is_active, after)
+    edge = db.execute_sql(f"{sql}{NEWEST_FIRST} LIMIT 1 OFFSET ?", (*params, SCAN_FIRST - 1))
+    edge = edge.fetchone()
+    sql, params = _filtered(SELECT_DOCUMENTS, [namespace], is_active, after)
+    sql += HOLDS
+    params.append(_pattern(folded))
+    if edge is not None:
+        sql += ' AND ("created_at", "id") >= (?, ?)'
+        params.extend(edge)
+    page = [row[0] for row in db.execute_sql(f"{sql}{NEWEST_FIRST} LIMIT ?", (*params, limit))]
+    if len(page) < limit and edge is not None:
         return None
-    placeholders = ", ".join("?" * len(found))
-    documents = dict(
-        db.execute_sql(
-            f'SELECT "sequence", "document" FROM "agent" WHERE "sequence" IN ({placeholders})',
-            found,
-        )
-    )
-    return [documents[sequence] for sequence in found]
+    return page
 
 
 def _held_by_few(folded, limit):

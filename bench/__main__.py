@@ -71,6 +71,9 @@ def parse_options(argv):
     )
     parser.add_argument("--page-size", type=int, help="the scale runs' SQLite page size")
     parser.add_argument(
+        "--stop-import-after", type=float, help="seconds after which a scale run stops an import"
+    )
+    parser.add_argument(
         "--output", type=Path, help="where the markdown goes (bench/results.md; quick: nowhere)"
     )
     options = parser.parse_args(argv)
@@ -97,7 +100,12 @@ def main(argv=None):
     """Run every scenario; print the results and write them where --output says."""
     options = parse_options(argv)
     if options.scale:
-        return scale.main(options.scale, options.output or scale.RESULTS, options.page_size)
+        return scale.main(
+            options.scale,
+            options.output or scale.RESULTS,
+            options.page_size,
+            options.stop_import_after,
+        )
     started = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="agents-bench-") as folder:
         runs = _measure(Path(folder), options)

@@ -309,13 +309,15 @@ def _row_of(name, runs, cell):
     return f"| {name} | " + " | ".join(cell(run) for run in runs) + " |"
 
 
-def main(counts, output=RESULTS, page_size=None, import_seconds=None, earlier=()):
+def main(counts, output=RESULTS, page_size=None, import_seconds=None):
     """Measure each count in turn, print the markdown and write it to `output`."""
     started = datetime.now(UTC)
     command = f"bench/run --scale {','.join(map(str, counts))}"
     if page_size:
         command += f" --page-size {page_size}"
-    runs = list(earlier)
+    if import_seconds:
+        command += f" --stop-import-after {import_seconds:g}"
+    runs = []
     with tempfile.TemporaryDirectory(prefix="agents-scale-") as folder:
         for count in counts:
             runs.append(measure(Path(folder), count, page_size, import_seconds))
