@@ -5,7 +5,7 @@ and database either way. Each says what went wrong in one `Error:` line on stder
 non-zero when it cannot do what was asked.
 """
 
-import json
+import io
 import os
 import socket
 import sqlite3
@@ -14,18 +14,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
-from marshmallow import ValidationError
 
 import catalog
 import maintenance
 import migrations
 from config import PATH_SETTINGS, ConfigError, check_bind, exposure_refusal, load_settings
-from models import AgentIdsTaken
-from schemas import EXPORT_FILE, load_export
-from sentences import all_sentences, error_sentences
 from storage import DatabaseUnavailable, open_engine
 from store import Store
-from strict_json import strict_json_loads
 
 # Where the service's modules are: in a checkout, or in site-packages once installed.
 SERVICE_FOLDER = os.path.dirname(os.path.abspath(__file__))
@@ -195,13 +190,13 @@ def export_command(output, include_secrets):
     """Write every agent, with its id and timestamps, as JSON to OUTPUT (default: stdout)."""
     store = _existing(_service().store)
     with _on(store):
-        document = maintenance.export_document(include_secrets=include_secrets)
-    text = json.dumps(document, ensure_ascii=False, indent=1) + "\n"
-    if str(output) == "-":
-        click.echo(text, nl=False)
-    else:
-        _write_whole_file(output, text, private=include_secrets)
-    click.echo(f"Exported {len(document['agents'])} agent(s).", err=True)
+        if str(output) == "-":
+            with _utf8_stdout() as out:
+                count = maintenance.export_agents(out, include_secrets)
+        else:
+            with _whole_file(output, private=include_secrets) as out:
+                count = maintenance.export_agents(out, include_secrets)
+    click.echo(f"Exported {count} agent(s).", err=True)
 
 
 @click.command("import")
@@ -216,26 +211,26 @@ def export_command(output, include_secrets):
 )
 def import_command(source, replace, allow_missing_secrets):
     """Store the agents of an export file, all or none, keeping their ids and timestamps."""
-    document = _read_json(source)
+    service = _service()
     try:
-        with catalog.activated(_service().catalog):
-            agents = load_export(document, allow_missing_secrets)
-    except ValidationError as error:
-        sentences = all_sentences(error_sentences(error.messages, EXPORT_FILE))
-        shown = "\n  ".join(sentences[:20])
-        more = f"\n  ...and {len(sentences) - 20} more." if len(sentences) > 20 else ""
+        with catalog.activated(service.catalog), _on(service.store):
+            count = maintenance.import_file(source, replace, allow_missing_secrets)
+    except maintenance.ImportRefused as error:
+        shown = "\n  ".join(error.sentences)
+        more = f"\n  ...and {error.count - len(error.sentences)} more." if error.count > 20 else ""
         raise click.ClickException(
             f"{source.name} is not a valid export; nothing was imported:\n  {shown}{more}"
         ) from None
-    try:
-        with _on(_service().store):
-            count = maintenance.import_agents(agents, replace=replace)
-    except AgentIdsTaken as error:
+    except maintenance.AgentsAlreadyStored as error:
         raise click.ClickException(
-            f"{len(error.indexes)} agent(s) in {source.name} are already stored "
-            f"(first: {agents[error.indexes[0]]['id']}); nothing was imported. "
+            f"{error.count} agent(s) in {source.name} are already stored "
+            f"(first: {error.first_id}); nothing was imported. "
             "Pass --replace to replace every stored agent."
         ) from None
+    except RecursionError:
+        raise click.ClickException(f"{source.name} nests too deeply to be an export.") from None
+    except (ValueError, UnicodeError) as error:
+        raise click.ClickException(f"{source.name} is not JSON text in UTF-8: {error}") from None
     click.echo(f"Imported {count} agent(s).")
 
 
@@ -300,10 +295,22 @@ def _existing(store):
     return store
 
 
-def _write_whole_file(path, text, private):
-    """Write `text` beside `path` and rename it into place: a failed export leaves no half file.
+@contextmanager
+def _utf8_stdout():
+    """Standard output as UTF-8 text, whatever the locale says."""
+    sys.stdout.flush()
+    out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="\n")
+    try:
+        yield out
+        out.flush()
+    finally:
+        out.detach()
 
-    A file holding secrets is readable by its owner only.
+
+@contextmanager
+def _whole_file(path, private):
+    """A text file to write that appears at `path` only once complete: a failed export leaves no
+    half file. A file holding secrets is readable by its owner only.
     """
     partial = path.with_name(path.name + ".partial")
     try:
@@ -311,25 +318,16 @@ def _write_whole_file(path, text, private):
         mode = 0o600 if private else 0o644
         descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
         with open(descriptor, "w", encoding="utf-8") as out:
-            out.write(text)
+            yield out
             out.flush()
             os.fsync(out.fileno())
         os.replace(partial, path)
     except OSError as error:
+        partial.unlink(missing_ok=True)
         raise click.ClickException(f"Cannot write {path}: {error.strerror}.") from None
-
-
-def _read_json(source):
-    raw = source.read()
-    try:
-        document = strict_json_loads(raw)
-        # Lone surrogates parse from \ud800 escapes but can never be stored as UTF-8.
-        json.dumps(document, ensure_ascii=False).encode("utf-8")
-    except RecursionError:
-        raise click.ClickException(f"{source.name} nests too deeply to be an export.") from None
-    except (ValueError, UnicodeError) as error:
-        raise click.ClickException(f"{source.name} is not JSON text in UTF-8: {error}") from None
-    return document
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 COMMANDS = (

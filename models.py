@@ -14,6 +14,7 @@ import time
 from typing import NamedTuple
 
 from peewee import (
+    AutoField,
     BooleanField,
     CompositeKey,
     FloatField,
@@ -23,6 +24,7 @@ from peewee import (
     chunked,
 )
 
+import listing
 from store import current_store, db, write_transaction
 from stored_form import (
     agent_row,
@@ -77,6 +79,8 @@ class JsonText(TextField):
 
 
 class Agent(BaseModel):
+    # The rowid the search index is keyed on (migrations.SEARCH_INDEX), numbered by the database.
+    sequence = AutoField()
     namespace = TextField(default=DEFAULT_NAMESPACE)
     id = TextField()
     created_at = TextField()
@@ -92,10 +96,10 @@ class Agent(BaseModel):
     tool_secrets = TextField(null=True)
 
     class Meta:
-        primary_key = CompositeKey("namespace", "id")
         indexes = (
-            (("namespace", "created_at", "id"), False),
-            (("namespace", "is_active", "created_at", "id"), False),
+            (("namespace", "id"), True),
+            (("namespace", "created_at", "id", "search_text"), False),
+            (("namespace", "is_active", "created_at", "id", "search_text"), False),
         )
 
 
@@ -128,8 +132,7 @@ class StoredAgent(NamedTuple):
 # rather than built by the query builder on every request.
 # {document} is the column itself, or the engine's expression that reads it as bytes.
 SELECT_AGENT = 'SELECT "id", {document}, "etag" FROM "agent" WHERE "namespace" = ? AND "id" = ?'
-SELECT_DOCUMENTS = 'SELECT {document} FROM "agent" WHERE "namespace" = ?'
-NEWEST_FIRST = ' ORDER BY "created_at" DESC, "id" DESC'
+MERGE_SEARCH_INDEX = """INSERT INTO "agent_search" ("agent_search") VALUES ('optimize')"""
 INSERT_AGENT = (
     'INSERT INTO "agent" ("namespace", "id", "created_at", "updated_at", "is_active", '
     '"search_text", "webhook_secret", "document", "etag", "tool_secrets") '
@@ -165,38 +168,20 @@ def list_agents(
     namespace=DEFAULT_NAMESPACE,
     as_bytes=False,
 ):
-    """The stored JSON of agents newest first, `limit` (all when None) after `after`.
+    """The stored JSON of agents newest first, `limit` (all when None) after `after`, found
+    as listing.py says.
 
     `after` is the (created_at, id) of the last agent of the previous page. Only the documents
     are fetched: every other column would cost a Python string per row for nothing. With
     `as_bytes` they are UTF-8 bytes: a page of 100 is then joined without decoding each to text
     and encoding it back.
     """
-    sql = [SELECT_DOCUMENTS.format(document=_document_column(as_bytes))]
-    params = [namespace]
-    if is_active is not None:
-        sql.append(' AND "is_active" = ?')
-        params.append(is_active)
-    if query:
-        sql.append(""" AND "search_text" LIKE ? ESCAPE '\\'""")
-        params.append(f"%{_escape_like(query.casefold())}%")
-    if after is not None:
-        # A row value, unlike the equivalent OR, lets SQLite start the index scan at the cursor.
-        sql.append(' AND ("created_at", "id") < (?, ?)')
-        params.extend(after)
-    sql.append(NEWEST_FIRST)
-    if limit is not None:
-        sql.append(" LIMIT ?")
-        params.append(limit)
-    return [row[0] for row in db.execute_sql("".join(sql), params)]
+    document = _document_column(as_bytes)
+    return listing.documents(limit, after, is_active, query, namespace, document)
 
 
 def _document_column(as_bytes):
     return current_store().engine.document_as_bytes if as_bytes else '"document"'
-
-
-def _escape_like(text):
-    return text.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")
 
 
 def create_agent(fields, idempotency_key=None, fingerprint=None, namespace=DEFAULT_NAMESPACE):
@@ -333,6 +318,33 @@ def insert_agents(agents, namespace=DEFAULT_NAMESPACE):
         rows.append(agent_row(namespace, agent_id, fields, created_at, updated_at))
     insert_rows(Agent, rows)
     return [StoredAgent(row["id"], row["document"], row["etag"]) for row in rows]
+
+
+def stored_positions(agent_ids, numbered_after, namespace=DEFAULT_NAMESPACE):
+    """Where each of `agent_ids` that is stored stands: its place among the agents stored
+    since `listing.last_sequence()` was `numbered_after` (0 for the first of them), or -1 if
+    stored before.
+
+    Inside one write transaction, agents are numbered one after another as they are inserted.
+    """
+    placeholders = ", ".join("?" * len(agent_ids))
+    rows = db.execute_sql(
+        f'SELECT "id", "sequence" FROM "agent" WHERE "namespace" = ? AND "id" IN ({placeholders})',
+        (namespace, *agent_ids),
+    )
+    return {
+        agent_id: sequence - numbered_after - 1 if sequence > numbered_after else -1
+        for agent_id, sequence in rows
+    }
+
+
+def merge_search_index():
+    """Merge the search index's segments into one, as after a bulk load: a text's agents are
+    then read from one list rather than from each batch's (at 100,000 agents a search of many
+    common trigrams took 1.5 ms from one, 10.6 from the segments a bulk load leaves). On an
+    engine without the table, its own index needs nothing."""
+    if current_store().engine.has_trigram_table:
+        db.execute_sql(MERGE_SEARCH_INDEX)
 
 
 def insert_rows(model, rows):

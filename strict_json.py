@@ -24,12 +24,15 @@ def strict_json_loads(raw):
 
     Raises InvalidJson for those, ValueError for text that is not JSON at all.
     """
-    return json.loads(
-        raw,
-        parse_constant=_reject_constant,
-        parse_float=_finite_float,
-        object_pairs_hook=_unique_keys,
-    )
+    return json.loads(raw, **_STRICT_HOOKS)
+
+
+def _strict_hooks():
+    return {
+        "parse_constant": _reject_constant,
+        "parse_float": _finite_float,
+        "object_pairs_hook": _unique_keys,
+    }
 
 
 def parse_json(raw):
@@ -106,3 +109,8 @@ def _is_unicode_text(text):
     except UnicodeEncodeError:
         return False
     return True
+
+
+_STRICT_HOOKS = _strict_hooks()
+# The same rules for text read a value at a time (`strict_decoder.raw_decode`).
+strict_decoder = json.JSONDecoder(**_STRICT_HOOKS)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import requests
 
-from bench import agents, json_server, load, report
+from bench import agents, json_server, load, report, scale
 from tests.live_server import LiveServer
 from tests.postgresql import fresh_schema
 
@@ -73,6 +73,15 @@ def parse_options(argv):
         help="run only this scenario (repeatable; all by default)",
     )
     parser.add_argument(
+        "--scale",
+        type=lambda text: [int(count) for count in text.split(",")],
+        help="instead: the scale runs at these agent counts, e.g. 1000,100000 (bench/scale.py)",
+    )
+    parser.add_argument("--page-size", type=int, help="the scale runs' SQLite page size")
+    parser.add_argument(
+        "--stop-import-after", type=float, help="seconds after which a scale run stops an import"
+    )
+    parser.add_argument(
         "--output", type=Path, help="where the markdown goes (bench/results.md; quick: nowhere)"
     )
     parser.add_argument(
@@ -99,7 +108,7 @@ def parse_options(argv):
     for name, (full, short) in defaults.items():
         if getattr(options, name) is None:
             setattr(options, name, short if quick else full)
-    if options.output is None and not quick:
+    if options.output is None and not quick and not options.scale:
         options.output = RESULTS
     options.peer = not (options.no_peer or quick)
     return options
@@ -108,6 +117,13 @@ def parse_options(argv):
 def main(argv=None):
     """Run every scenario; print the results and write them where --output says."""
     options = parse_options(argv)
+    if options.scale:
+        return scale.main(
+            options.scale,
+            options.output or scale.RESULTS,
+            options.page_size,
+            options.stop_import_after,
+        )
     started = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="agents-bench-") as folder, ExitStack() as schemas:
         urls = {

@@ -6,6 +6,7 @@ configured URL names through the same few members:
     database                the Peewee database object
     location                where the data lives, as an operator names it (no password)
     document_as_bytes       SQL reading the "document" column as its UTF-8 bytes
+    has_trigram_table       whether searches read SQLite's FTS5 table agent_search (listing.py)
     prepare(migrate)        create what is missing, then run `migrate(database)`, one process
                             at a time
     open()                  give the calling thread a usable connection, before each request

@@ -6,7 +6,7 @@ import collections
 import hashlib
 import uuid
 
-from peewee import BooleanField, CompositeKey, IntegerField, TextField
+from peewee import AutoField, BooleanField, CompositeKey, IntegerField, TextField
 
 from models import (
     DEFAULT_NAMESPACE,
@@ -221,7 +221,9 @@ def save_snapshot(name, namespace=DEFAULT_NAMESPACE):
     """
     with write_transaction():
         state = {
-            model._meta.table_name: list(model.select().where(model.namespace == namespace).dicts())
+            model._meta.table_name: list(
+                model.select(*_saved_fields(model)).where(model.namespace == namespace).dicts()
+            )
             for model in NAMESPACE_STATE
         }
         Snapshot.insert(
@@ -231,6 +233,11 @@ def save_snapshot(name, namespace=DEFAULT_NAMESPACE):
             preserve=[Snapshot.state, Snapshot.created_at],
         ).execute()
     return len(state[Agent._meta.table_name])
+
+
+def _saved_fields(model):
+    """The fields a snapshot keeps: not the row numbers the database gives (Agent.sequence)."""
+    return [field for field in model._meta.sorted_fields if not isinstance(field, AutoField)]
 
 
 def restore_snapshot(name, namespace=DEFAULT_NAMESPACE):

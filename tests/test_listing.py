@@ -334,7 +334,6 @@ PAGE_QUERIES = {
     "a later page": {"limit": 2, "cursor": True},
     "the first page of active agents": {"limit": 2, "is_active": "true"},
     "a later page of inactive agents": {"limit": 2, "is_active": "false", "cursor": True},
-    "a page of a search": {"limit": 2, "q": "agent"},
 }
 
 

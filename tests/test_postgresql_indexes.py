@@ -47,7 +47,7 @@ def plan_of(client, caplog, path):
         response = client.get(path)
     assert response.status_code == 200, response.get_json()
     [(sql, params)] = [
-        record.msg for record in caplog.records if record.msg[0].startswith('SELECT "document"')
+        record.msg for record in caplog.records if 'FROM "agent" WHERE "namespace"' in record.msg[0]
     ]
     database = client.application.extensions["store"].engine.database
     with client.application.extensions["store"].activated():

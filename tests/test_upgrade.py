@@ -17,6 +17,7 @@ import migrations
 import models
 import ratelimit
 from app import create_app
+from storage.sqlite import PAGE_SIZE as SQLITE_PAGE_SIZE
 from storage.sqlite import SqliteEngine
 from store import Store
 from testdouble import state
@@ -127,6 +128,9 @@ def test_the_migrations_build_exactly_the_tables_the_models_describe(tmp_path):
     modelled = Store(SqliteEngine(str(tmp_path / "modelled.db")))
     with modelled.activated(), models.db.connection_context():
         models.db.create_tables((*models.TABLES, *state.TABLES, ratelimit.RateLimitWindow))
+        # The search index is SQLite's own, beyond what a model can describe.
+        for statement in migrations.SEARCH_INDEX_TABLES:
+            models.db.execute_sql(statement)
 
     def schema(name):
         with sqlite3.connect(tmp_path / name) as connection:
@@ -176,3 +180,34 @@ def test_a_snapshot_saved_before_the_platform_fields_restores_with_them(
     for agent in restored:
         unchanged = client.patch(f"/agents/{agent['id']}", json={})
         assert unchanged.get_json()["agent"]["updated_at"] == agent["updated_at"]
+
+
+def test_a_release_1_file_is_rebuilt_with_larger_pages_and_keeps_every_agent(release_1_copy):
+    with sqlite3.connect(release_1_copy) as connection:
+        assert connection.execute("PRAGMA page_size").fetchone() == (4096,)
+
+    client = create_app({"DATABASE_URL": f"sqlite:///{release_1_copy}"}).test_client()
+    listed = client.get("/agents").get_json()["agents"]
+    searched = client.get("/agents?q=" + listed[0]["name"][:5]).get_json()["agents"]
+
+    assert [agent["id"] for agent in listed] == [
+        entry["agent"]["id"] for entry in RELEASE_1_AGENTS["agents"]
+    ]
+    assert listed[0] in searched
+    with sqlite3.connect(release_1_copy) as connection:
+        assert connection.execute("PRAGMA page_size").fetchone() == (SQLITE_PAGE_SIZE,)
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_a_new_file_starts_with_larger_pages(tmp_path):
+    database = tmp_path / "new.db"
+    assert (
+        create_app({"DATABASE_URL": f"sqlite:///{database}"})
+        .test_client()
+        .get("/agents")
+        .status_code
+        == 200
+    )
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("PRAGMA page_size").fetchone() == (SQLITE_PAGE_SIZE,)
