@@ -132,6 +132,7 @@ class StoredAgent(NamedTuple):
 # rather than built by the query builder on every request.
 # {document} is the column itself, or the engine's expression that reads it as bytes.
 SELECT_AGENT = 'SELECT "id", {document}, "etag" FROM "agent" WHERE "namespace" = ? AND "id" = ?'
+FIRST_SEQUENCE_AFTER = 'SELECT min("sequence") FROM "agent" WHERE "sequence" > ?'
 MERGE_SEARCH_INDEX = """INSERT INTO "agent_search" ("agent_search") VALUES ('optimize')"""
 INSERT_AGENT = (
     'INSERT INTO "agent" ("namespace", "id", "created_at", "updated_at", "is_active", '
@@ -321,19 +322,23 @@ def insert_agents(agents, namespace=DEFAULT_NAMESPACE):
 
 
 def stored_positions(agent_ids, numbered_after, namespace=DEFAULT_NAMESPACE):
-    """Where each of `agent_ids` that is stored stands: its place among the agents stored
-    since `listing.last_sequence()` was `numbered_after` (0 for the first of them), or -1 if
-    stored before.
+    """Where each of `agent_ids` that is stored stands: its place among the agents stored since
+    `listing.last_sequence()` was `numbered_after` (0 for the first of them), or -1 if stored
+    before.
 
-    Inside one write transaction, agents are numbered one after another as they are inserted.
+    Inside one write transaction, agents are numbered one after another as they are inserted;
+    the first of them need not be numbered_after + 1 (PostgreSQL's identity skips the numbers a
+    rolled-back insert took), so places count from the first.
     """
     placeholders = ", ".join("?" * len(agent_ids))
     rows = db.execute_sql(
         f'SELECT "id", "sequence" FROM "agent" WHERE "namespace" = ? AND "id" IN ({placeholders})',
         (namespace, *agent_ids),
-    )
+    ).fetchall()
+    if any(sequence > numbered_after for _, sequence in rows):
+        first = db.execute_sql(FIRST_SEQUENCE_AFTER, (numbered_after,)).fetchone()[0]
     return {
-        agent_id: sequence - numbered_after - 1 if sequence > numbered_after else -1
+        agent_id: sequence - first if sequence > numbered_after else -1
         for agent_id, sequence in rows
     }
 

@@ -135,9 +135,7 @@ def main(argv=None):
             urls["postgresql scale"] = schemas.enter_context(fresh_schema(options.postgresql))
         runs = _measure(Path(folder), urls, options)
     markdown = report.markdown(runs, options, started, _command(argv))
-    print(markdown)
-    if options.output:
-        options.output.write_text(markdown)
+    report.publish(markdown, options.output)
     return 0 if report.all_answered(runs) else 1
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import requests
 
-from bench import processes
+from bench import processes, report
 from pytest_agents_api.receiver import WebhookReceiver
 from tests.live_server import LiveServer
 
@@ -47,10 +47,8 @@ def main(argv=None):
         LiveServer(Path(folder) / "calls.db", workers=2, AGENTS_TEST_MODE="1") as service,
     ):
         figures = measure(service, receiver, options)
-    markdown = report(figures, options)
-    print(markdown)
-    if options.output:
-        options.output.write_text(markdown)
+    markdown = markdown_of(figures, options)
+    report.publish(markdown, options.output)
     return 0 if figures["deliveries_per_call"] == DELIVERIES_PER_CALL else 1
 
 
@@ -99,7 +97,7 @@ def _call(session, url, agent_id):
     return wall
 
 
-def report(figures, options):
+def markdown_of(figures, options):
     walls = figures["wall_ms"]
     median = statistics.median(walls)
     p90 = walls[int(len(walls) * 0.9) - 1]

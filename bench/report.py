@@ -33,6 +33,13 @@ class Row:
     run: Run
 
 
+def publish(markdown, output):
+    """Print a run's markdown, and write it to `output` too when one is given."""
+    print(markdown)
+    if output:
+        output.write_text(markdown)
+
+
 def all_answered(rows):
     """True when no run saw a non-2xx answer or a socket error."""
     return all(row.run.non_2xx == 0 and row.run.socket_errors == 0 for row in rows)

@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import agents, load
+from bench import agents, load, report
 from tests.live_server import LiveServer
 
 WORKERS = 2
@@ -41,10 +41,8 @@ def main(argv=None):
     options = parse_options(argv)
     with tempfile.TemporaryDirectory(prefix="agents-bench-variants-") as folder:
         results = measure(Path(folder), options)
-    markdown = report(results, options)
-    print(markdown)
-    if options.output:
-        options.output.write_text(markdown)
+    markdown = markdown_of(results, options)
+    report.publish(markdown, options.output)
     answered = all(run.non_2xx == 0 and run.socket_errors == 0 for run in results.values())
     return 0 if answered else 1
 
@@ -93,7 +91,7 @@ def measure(folder, options):
         return results
 
 
-def report(results, options):
+def markdown_of(results, options):
     lines = [
         "# Path families and rate limits",
         "",

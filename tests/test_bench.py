@@ -14,15 +14,7 @@ SERVERS = ("floor (sync)", "floor (gthread)", "service")
 
 def test_the_quick_benchmark_completes_with_every_request_answered(tmp_path):
     output = tmp_path / "results.md"
-    finished = subprocess.run(
-        [str(ROOT / "bench" / "run"), "--quick", "--output", str(output)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert finished.returncode == 0, finished.stdout + finished.stderr
+    bench_run("--quick", "--output", output)
 
     raw = _table(output.read_text(), "## Raw figures")
     assert [(row["Scenario"], row["Server"]) for row in raw] == [
@@ -65,17 +57,16 @@ def _cells(line):
 
 def test_the_simulated_call_benchmark_completes_with_every_delivery_made(tmp_path):
     output = tmp_path / "calls.md"
+    bench_run("--calls", "--calls", 5, "--warm-up", 1, "--output", output)
+    [row] = _table(output.read_text(), "## Figures")
+    assert float(row["Wall ms: min"]) > 0
+    assert float(row["Server CPU ms per call"]) > 0
+
+
+def bench_run(*arguments):
+    """Run `bench/run` with `arguments`; it must succeed."""
     finished = subprocess.run(
-        [
-            str(ROOT / "bench" / "run"),
-            "--calls",
-            "--calls",
-            "5",
-            "--warm-up",
-            "1",
-            "--output",
-            str(output),
-        ],
+        [str(ROOT / "bench" / "run"), *map(str, arguments)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -83,6 +74,3 @@ def test_the_simulated_call_benchmark_completes_with_every_delivery_made(tmp_pat
         check=False,
     )
     assert finished.returncode == 0, finished.stdout + finished.stderr
-    [row] = _table(output.read_text(), "## Figures")
-    assert float(row["Wall ms: min"]) > 0
-    assert float(row["Server CPU ms per call"]) > 0

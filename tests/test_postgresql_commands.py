@@ -140,3 +140,35 @@ def test_a_release_1_1_database_upgrades_with_its_agents(database_url, monkeypat
     with psycopg.connect(database_url) as connection:
         version = connection.execute('SELECT "version" FROM "schema_version"').fetchone()
     assert version == (migrations.latest_version(),)
+
+
+def test_an_id_repeated_after_a_refused_import_names_the_files_own_index(
+    client, database_url, tmp_path, monkeypatch
+):
+    """A refused import rolls back, but its inserts took identity numbers that are never
+    handed out again: the next import still names its agents by their place in its own file."""
+    import maintenance
+
+    monkeypatch.setattr(maintenance, "IMPORT_BATCH", 2)
+    for n in range(5):
+        assert (
+            client.post("/agents", json={**VALID_AGENT, "name": f"Imported {n}"}).status_code == 201
+        )
+    exported = tmp_path / "agents.json"
+    assert invoke(database_url, "export", exported, "--include-secrets").exit_code == 0
+    document = json.loads(exported.read_text())
+    for agent in document["agents"]:
+        assert client.delete(f"/agents/{agent['id']}").status_code == 200
+    agents = document["agents"]
+    refused_late = tmp_path / "refused-late.json"
+    refused_late.write_text(json.dumps({**document, "agents": [*agents[:4], {}]}))
+    repeated = tmp_path / "repeated.json"
+    twice = [*agents[:4], {**agents[4], "id": agents[1]["id"]}]
+    repeated.write_text(json.dumps({**document, "agents": twice}))
+
+    first = invoke(database_url, "import", refused_late)
+    second = invoke(database_url, "import", repeated)
+
+    assert first.exit_code == 1 and "agents.4.name is required." in first.stderr
+    assert second.exit_code == 1
+    assert "agents.4.id must be unique; agents.1 has it too." in second.stderr
