@@ -217,7 +217,8 @@ def import_command(source, replace, allow_missing_secrets):
             count = maintenance.import_file(source, replace, allow_missing_secrets)
     except maintenance.ImportRefused as error:
         shown = "\n  ".join(error.sentences)
-        more = f"\n  ...and {error.count - len(error.sentences)} more." if error.count > 20 else ""
+        unshown = error.count - len(error.sentences)
+        more = f"\n  ...and {unshown} more." if unshown else ""
         raise click.ClickException(
             f"{source.name} is not a valid export; nothing was imported:\n  {shown}{more}"
         ) from None

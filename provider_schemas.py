@@ -11,7 +11,7 @@ import orjson
 from marshmallow import ValidationError, post_load, validates_schema
 
 import catalog
-from secret_fields import carries_secret
+from secret_fields import carries_secret, may_name_a_secret
 from strict_fields import (
     Array,
     Bool,
@@ -52,7 +52,9 @@ class RememberedObject(Object):
             text = orjson.dumps(value)
         except TypeError:  # what orjson cannot hold as it is: an integer beyond 64 bits, ...
             return super()._deserialize(value, attr, data)
-        if len(text) > LONGEST_REMEMBERED_TEXT or _may_carry_secret(text, value):
+        if len(text) > LONGEST_REMEMBERED_TEXT or (
+            may_name_a_secret(text) and carries_secret(value)
+        ):
             return super()._deserialize(value, attr, data)
         remembered = self._valid(catalog.current(), text)
         if remembered is None:
@@ -70,12 +72,6 @@ class RememberedObject(Object):
         except TypeError:
             return None
         return remembered if orjson.loads(remembered) == loaded else None
-
-
-def _may_carry_secret(text, value):
-    # A secret is a member named so, and JSON text names its members in quotes: most configs
-    # have neither name anywhere, and need no walk through every member.
-    return (b'"secret"' in text or b'"webhook_secret"' in text) and carries_secret(value)
 
 
 class KnownProvider:

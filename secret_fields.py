@@ -6,6 +6,15 @@ of a tool's `server` object (`llm_config.tools.N.server.secret`), at whatever de
 so that a body which is not a valid agent is treated the same way.
 """
 
+import json
+
+
+def may_name_a_secret(raw):
+    """False only when the JSON bytes `raw` cannot hold a secret: a member named as one is named
+    in the text itself unless escaped or in UTF-16 or UTF-32 (which JSON may be sent in), so a
+    text with none of these needs no walk through its members."""
+    return b"secret" in raw or b"\\u" in raw or json.detect_encoding(raw) != "utf-8"
+
 
 def _is_secret(key, value, parent_key):
     return value is not None and (

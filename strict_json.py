@@ -27,14 +27,6 @@ def strict_json_loads(raw):
     return json.loads(raw, **_STRICT_HOOKS)
 
 
-def _strict_hooks():
-    return {
-        "parse_constant": _reject_constant,
-        "parse_float": _finite_float,
-        "object_pairs_hook": _unique_keys,
-    }
-
-
 def parse_json(raw):
     """Any JSON value that JSON, the database and every response can hold; else InvalidJson."""
     try:
@@ -111,6 +103,10 @@ def _is_unicode_text(text):
     return True
 
 
-_STRICT_HOOKS = _strict_hooks()
+_STRICT_HOOKS = {
+    "parse_constant": _reject_constant,
+    "parse_float": _finite_float,
+    "object_pairs_hook": _unique_keys,
+}
 # The same rules for text read a value at a time (`strict_decoder.raw_decode`).
 strict_decoder = json.JSONDecoder(**_STRICT_HOOKS)

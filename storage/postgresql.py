@@ -276,9 +276,8 @@ class PostgresqlEngine:
                     for name, sql in COUNTS:
                         report[name] = connection.execute(sql).fetchone()[0]
         except psycopg.Error as error:
-            reason = str(error).strip().splitlines()[0]
             raise DatabaseUnavailable(
-                f"cannot read the database at {self.location}: {reason}"
+                f"cannot read the database at {self.location}: {_first_line(error)}"
             ) from None
         return report
 

@@ -1,7 +1,6 @@
 """Test mode's work on every request: its namespace, an injected fault, and a journal entry."""
 
 import hashlib
-import json
 import logging
 import os
 import time
@@ -17,7 +16,7 @@ from errors import ApiError, error_response
 from logs import LOGGER, request_id
 from models import DEFAULT_NAMESPACE, AgentIdsTaken
 from routes.jsonio import PARSED_BODY, parse_json
-from secret_fields import masked_secrets
+from secret_fields import masked_secrets, may_name_a_secret
 from sentences import validation_message
 from store import utc_timestamp
 from testdouble import state
@@ -144,9 +143,7 @@ def _recorded_body():
         body = request.environ[PARSED_BODY] if PARSED_BODY in request.environ else parse_json(raw)
     except ApiError:
         return f"[not kept: {len(raw)} bytes of {kind}, not JSON]"
-    # A member named as a secret is named in the text itself unless escaped or in UTF-16 or
-    # UTF-32 (which JSON may be sent in): a body with none of these needs no walk through it.
-    if b"secret" in raw or b"\\u" in raw or json.detect_encoding(raw) != "utf-8":
+    if may_name_a_secret(raw):
         return masked_secrets(body, REDACTED)
     return body
 
