@@ -10,6 +10,8 @@ configured URL names through the same few members:
     prepare(migrate)        create what is missing, then run `migrate(database)`, one process
                             at a time
     open()                  give the calling thread a usable connection, before each request
+    change_stamp()          a value that differs whenever what the calling thread's connection
+                            reads may have changed, or None where the engine cannot tell
     write_transaction(flush=True)
                             a transaction that holds the write lock and is durable once left
                             (with flush=False it may be lost to a power cut: a counter's)

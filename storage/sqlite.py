@@ -174,6 +174,16 @@ class SqliteEngine:
             # read-write descriptor from before the file became read-only would let it write.
             database.execute_sql("PRAGMA query_only = ON")
 
+    def change_stamp(self):
+        """A value that differs whenever what this thread's connection reads may have changed.
+
+        SQLite's data_version moves with every commit of any other connection, in this process
+        or another; total_changes counts the rows this connection itself has written.
+        """
+        connection = self.database.connection()
+        version = connection.execute("PRAGMA data_version").fetchone()[0]
+        return connection, version, connection.total_changes
+
     def _file_identity(self):
         try:
             status = os.stat(self.path)
