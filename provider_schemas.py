@@ -5,13 +5,10 @@ models and voices each offers and which provider-only fields each takes come fro
 (catalog/), so they follow the catalog file without a change here.
 """
 
-import functools
-
-import orjson
 from marshmallow import ValidationError, post_load, validates_schema
 
 import catalog
-from secret_fields import carries_secret, may_name_a_secret
+from remembered import RemembersValid
 from strict_fields import (
     Array,
     Bool,
@@ -29,49 +26,10 @@ from strict_fields import (
 from tool_schemas import Tool, unique_tool_name_errors
 
 MESSAGE_ROLES = ("system", "user", "assistant")
-# Configs remembered once valid, per field and catalog; texts longer than this are validated
-# every time (a body of many tools is rare, and would crowd the common configs out).
-REMEMBERED_CONFIGS = 512
-LONGEST_REMEMBERED_TEXT = 16 * 1024
 
 
-class RememberedObject(Object):
-    """A config field whose valid values are remembered by their JSON text, per catalog.
-
-    The same speech, language-model and analysis configs come back on agent after agent, and
-    validating one (providers, models, voices, tool schemas) cost a POST more than half its
-    CPU (AGENT.load 487 µs, 267 µs with configs remembered). Only valid values are remembered,
-    so an invalid one is always reported as validation reports it; a text that holds a secret
-    is never kept in memory beyond its request.
-    """
-
-    def _deserialize(self, value, attr, data, partial=None, **kwargs):
-        if not isinstance(value, dict) or partial or kwargs:
-            return super()._deserialize(value, attr, data, partial=partial, **kwargs)
-        try:
-            text = orjson.dumps(value)
-        except TypeError:  # what orjson cannot hold as it is: an integer beyond 64 bits, ...
-            return super()._deserialize(value, attr, data)
-        if len(text) > LONGEST_REMEMBERED_TEXT or (
-            may_name_a_secret(text) and carries_secret(value)
-        ):
-            return super()._deserialize(value, attr, data)
-        remembered = self._valid(catalog.current(), text)
-        if remembered is None:
-            return super()._deserialize(value, attr, data)
-        # A copy each time: the caller may change what it is given.
-        return orjson.loads(remembered)
-
-    @functools.lru_cache(maxsize=REMEMBERED_CONFIGS)  # noqa: B019 - the fields live for good
-    def _valid(self, known, text):
-        """The loaded value of `text` as JSON bytes, validated once under catalog `known`; None
-        when it does not come back from JSON as it is."""
-        loaded = super()._deserialize(orjson.loads(text), self.name, None)
-        try:
-            remembered = orjson.dumps(loaded)
-        except TypeError:
-            return None
-        return remembered if orjson.loads(remembered) == loaded else None
+class RememberedObject(RemembersValid, Object):
+    """A config field whose valid values are remembered by their JSON text (remembered.py)."""
 
 
 class KnownProvider:

@@ -10,6 +10,7 @@ import re
 
 from marshmallow import ValidationError, fields, post_load
 
+from remembered import RemembersValid
 from strict_fields import (
     UNKNOWN_FIELD,
     Bool,
@@ -104,7 +105,7 @@ def tool_schema_for(value):
     return NESTED_TOOL if "type" in value or "function" in value else FLAT_TOOL
 
 
-class Tool(fields.Field):
+class EitherShapeTool(fields.Field):
     """A function tool in either shape, returned in the shape it was sent."""
 
     default_error_messages = {"invalid": "must be an object.", "null": "must not be null."}
@@ -113,6 +114,10 @@ class Tool(fields.Field):
         if not isinstance(value, dict):
             raise self.make_error("invalid")
         return tool_schema_for(value).load(value)
+
+
+class Tool(RemembersValid, EitherShapeTool):
+    """A function tool whose valid values are remembered by their JSON text (remembered.py)."""
 
 
 def unique_tool_name_errors(tools):

@@ -1,5 +1,5 @@
-"""Configs validated once are remembered by their text (provider_schemas.RememberedObject):
-what an agent is given must not change with what was sent before it."""
+"""Configs and tools validated once are remembered by their text (remembered.py): what an
+agent is given must not change with what was sent before it."""
 
 import json
 
@@ -62,3 +62,50 @@ def test_a_tool_server_secret_is_stored_every_time_and_never_shown(client):
         assert answer.status_code == 201, answer.get_json()
         assert "s3cret-value-1" not in answer.get_data(as_text=True)
         assert answer.get_json()["agent"]["llm_config"]["tools"][0]["server"]["secret_set"]
+
+
+LOOKUP_TOOL = {
+    "type": "function",
+    "function": {"name": "lookup", "description": "Look up.", "parameters": {"type": "object"}},
+    "server": {"url": "https://tools.example/lookup"},
+}
+
+
+def with_tools(*tools, **llm_config):
+    return {
+        **VALID_AGENT,
+        "llm_config": {**VALID_AGENT["llm_config"], **llm_config, "tools": list(tools)},
+    }
+
+
+def test_a_remembered_tool_still_counts_towards_unique_names(client):
+    assert client.post("/agents", json=with_tools(LOOKUP_TOOL)).status_code == 201
+
+    refused = client.post("/agents", json=with_tools(LOOKUP_TOOL, LOOKUP_TOOL))
+
+    assert refused.status_code == 400
+    assert "llm_config.tools.1.function.name" in refused.get_json()["fields"]
+
+
+def test_a_remembered_tool_is_refused_where_its_agent_is_not_valid(client):
+    assert client.post("/agents", json=with_tools(LOOKUP_TOOL)).status_code == 201
+
+    refused = client.post("/agents", json=with_tools(LOOKUP_TOOL, temperature=9))
+
+    assert refused.status_code == 400
+    assert list(refused.get_json()["fields"]) == ["llm_config.temperature"]
+
+
+def test_agents_given_one_remembered_tool_change_it_apart(client):
+    first, second = (
+        client.post("/agents", json=with_tools(LOOKUP_TOOL, temperature=t)).get_json()["agent"]
+        for t in (0.1, 0.2)
+    )
+    renamed = {**LOOKUP_TOOL, "function": {**LOOKUP_TOOL["function"], "name": "find"}}
+
+    patched = client.patch(f"/agents/{first['id']}", json={"llm_config": {"tools": [renamed]}})
+
+    assert patched.get_json()["agent"]["llm_config"]["tools"][0]["function"]["name"] == "find"
+    again = client.get(f"/agents/{second['id']}").get_json()["agent"]
+    assert again["llm_config"]["tools"] == second["llm_config"]["tools"]
+    assert again["llm_config"]["tools"][0]["function"]["name"] == "lookup"
