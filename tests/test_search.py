@@ -217,3 +217,31 @@ def test_a_short_text_or_one_the_newest_agents_hold_is_a_scan_in_list_order(
     plan = query_plan(database_path, *statements[0])
     assert re.search(r"USING (COVERING )?INDEX agent_namespace_created_at_id_search_text", plan)
     assert "TEMP B-TREE" not in plan, plan
+
+
+def test_patches_keep_searches_and_filters_as_the_agents_say(client, agents):
+    """A PATCH sets the indexed columns only when they change (models.UPDATE_IF_UNCHANGED):
+    whichever it changes, searches and filters answer from what each agent now says."""
+    patches = (
+        lambda number, agent: {"is_active": not agent["is_active"]},
+        lambda number, agent: {"name": f"Patched zebra {number}"},
+        lambda number, agent: {"first_message": f"Changed {number}."},
+        lambda number, agent: {"is_active": not agent["is_active"], "business_name": "Zebra Co"},
+    )
+    for number, agent in enumerate(agents[:80]):
+        patch = patches[number % len(patches)](number, agent)
+        assert client.patch(f"/agents/{agent['id']}", json=patch).status_code == 200
+    listed = client.get("/agents").get_json()["agents"]
+
+    def holding(text, is_active=None):
+        return [
+            agent["id"]
+            for agent in listed
+            if text in "\n".join(filter(None, (agent["name"], agent["business_name"]))).casefold()
+            and is_active in (None, agent["is_active"])
+        ]
+
+    for query in ("zebra", "patched", "zebra co", "agent", "gent 1", *QUERIES[:8]):
+        assert searched(client, query, limit=9) == holding(query.casefold()), query
+        assert searched(client, query, is_active="true") == holding(query.casefold(), True)
+    assert len(holding("zebra")) == 40
