@@ -10,6 +10,9 @@ that is not there, a database that fails. Flask then answers those as it always 
 included. It is not installed in test mode (namespaces, faults, the journal and the clock are
 Flask's hooks) nor when rate limits are on (their count and headers are too), and it sits inside
 RequestLog, so the request id and the access line are the same either way.
+
+A list page asked again is answered from what the thread kept of it (RecentPages) as long as
+the engine's change stamp says nothing it reads has been written since.
 """
 
 import re
