@@ -228,10 +228,21 @@ def canonical_uuid(value):
         )
 
 
+# The form as a timestamp is written, ASCII digits and capitals: read without strptime, which
+# cost an import 80 µs an agent for its two timestamps. Any other text goes through strptime.
+_WRITTEN_TIMESTAMP = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})\.[0-9]{3}Z"
+)
+
+
 def is_utc_timestamp(text):
     """True for text in the form every timestamp is stored and sent in: 2025-12-13T10:00:00.000Z."""
+    written = _WRITTEN_TIMESTAMP.fullmatch(text)
     try:
-        datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
+        if written:  # what strptime accepts of this form: a date and time that exist
+            datetime(*map(int, written.groups()))
+        else:
+            datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
     except ValueError:
         return False
     return len(text) == 24

@@ -179,36 +179,45 @@ def _median_ms(run, times=7):
 
 
 def run_command(database, *arguments, stop_after=None):
-    """Run `agents-api ARGUMENTS` on `database`; returns (seconds, peak RSS in MB).
+    """Run `agents-api ARGUMENTS` on `database`; returns (seconds, peak RSS in MB, CPU seconds,
+    standard output).
 
     A command still running after `stop_after` seconds is stopped, and its figures are those
-    until then (`stopped` says so).
+    until then (a fifth item, `stopped`, says so).
     """
     environment = {**os.environ, "AGENTS_DATABASE_URL": f"sqlite:///{database}"}
     started = time.perf_counter()
     process = subprocess.Popen(
         [AGENT_API, *map(str, arguments)],
         env=environment,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,  # a line or two, read once it has ended
         stderr=subprocess.PIPE,
     )
     # The child's own high-water mark, sampled while it runs (wait4's ru_maxrss would count
-    # the memory of this process too, which the child had until it ran the command).
+    # the memory of this process too, which the child had until it ran the command); its CPU
+    # time is wait4's, the child's alone.
     peak_kb = 0
-    while process.poll() is None:
+    stopped = False
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
         peak_kb = max(peak_kb, _high_water_kb(process.pid))
-        if stop_after is not None and time.perf_counter() - started > stop_after:
+        if not stopped and stop_after is not None and time.perf_counter() - started > stop_after:
             process.terminate()
-            process.wait()
-            process.stderr.close()
-            return time.perf_counter() - started, peak_kb / 1024, "stopped"
+            stopped = True
         time.sleep(0.02)
     spent = time.perf_counter() - started
-    error = process.stderr.read().decode()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    output, error = process.stdout.read().decode(), process.stderr.read().decode()
+    process.stdout.close()
     process.stderr.close()
+    cpu = usage.ru_utime + usage.ru_stime
+    if stopped:
+        return spent, peak_kb / 1024, cpu, output, "stopped"
     if process.returncode != 0:
         raise RuntimeError(f"agents-api {' '.join(map(str, arguments))} failed: {error}")
-    return spent, peak_kb / 1024
+    return spent, peak_kb / 1024, cpu, output
 
 
 def _high_water_kb(pid):
@@ -243,9 +252,11 @@ def measure(folder, count, page_size=None, import_seconds=None):
     figures["backup"] = run_command(database, "backup", folder / f"backup-{count}.db")
     imported = folder / f"imported-{count}.db"
     figures["import"] = run_command(imported, "import", exported, stop_after=import_seconds)
-    if len(figures["import"]) == 3:  # stopped: how far it got, by the WAL it had written
+    if len(figures["import"]) == 5:  # stopped: how far it got, by the WAL it had written
         wal_bytes = os.path.getsize(f"{imported}-wal") if os.path.exists(f"{imported}-wal") else 0
         figures["import_wal_mb"] = wal_bytes / 1e6
+    elif f"Imported {count} agent(s)." not in figures["import"][3]:
+        raise RuntimeError(f"the import stored other than {count} agents: {figures['import'][3]}")
     for name in (exported, *folder.glob(f"imported-{count}.db*"), *folder.glob("backup-*")):
         name.unlink()
     return figures
@@ -293,16 +304,31 @@ def markdown(runs, command, started):
     lines += ["", "## Commands (seconds, peak RSS MB)", "", header, rule]
     for name in ("export", "import", "check", "backup"):
         lines.append(_row_of(name, runs, lambda run, name=name: _command_cell(run, name)))
+    for name in ("export", "import"):
+        lines.append(
+            _row_of(
+                f"{name}, µs/agent (wall / CPU)",
+                runs,
+                lambda run, name=name: _per_agent_cell(run, name),
+            )
+        )
     lines.append(_row_of("export file, MB", runs, lambda run: f"{run['export_mb']:,.0f}"))
     return "\n".join(lines) + "\n"
 
 
 def _command_cell(run, name):
-    seconds, peak_mb, *stopped = run[name]
+    seconds, peak_mb, _, _, *stopped = run[name]
     cell = f"{seconds:,.1f} s, {peak_mb:.0f} MB"
     if stopped:
         cell += f" (stopped; its WAL had reached {run['import_wal_mb']:,.0f} MB)"
     return cell
+
+
+def _per_agent_cell(run, name):
+    seconds, _, cpu, _, *stopped = run[name]
+    if stopped:
+        return "stopped"
+    return f"{seconds / run['count'] * 1e6:,.0f} / {cpu / run['count'] * 1e6:,.0f}"
 
 
 def _row_of(name, runs, cell):

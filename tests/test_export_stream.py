@@ -1,12 +1,20 @@
 """Export and import a batch at a time: the same file as a whole-document export, all or none."""
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
 
 import pytest
 
 import export_file
 import maintenance
+from app import create_app
 from tests.test_cli import RELEASE_1_FILE, invoke, served_agents
 
 
@@ -141,3 +149,64 @@ def test_errors_of_every_batch_are_told_with_the_files_indexes(populated, tmp_pa
     stderr = bad_import(populated, tmp_path, break_two)
     assert "agents.0.max_duration_seconds" in stderr
     assert "agents.4.is_active" in stderr
+
+
+def exported_file(populated, tmp_path):
+    exported = tmp_path / "agents.json"
+    exported.write_text(exported_text(populated, "--include-secrets"), encoding="utf-8")
+    return exported
+
+
+def many_agents_file(populated, path, count):
+    """An export of `count` agents: the populated file's, over and over with their own ids,
+    names and timestamps."""
+    document = json.loads(exported_text(populated, "--include-secrets"))
+    originals = document["agents"]
+    agents = []
+    for number in range(count):
+        stamp = f"2026-01-01T{number // 3_600_000:02d}:{number // 60_000 % 60:02d}:"
+        stamp += f"{number // 1000 % 60:02d}.{number % 1000:03d}Z"
+        agent = {**originals[number % len(originals)], "name": f"Crowd member {number}"}
+        agent.update(id=str(uuid.UUID(int=number + 1, version=4)), created_at=stamp)
+        agents.append({**agent, "updated_at": stamp})
+    path.write_text(json.dumps({**document, "agents": agents}), encoding="utf-8")
+    return path
+
+
+@pytest.mark.sqlite_only("about the file an import killed mid-way leaves")
+def test_an_import_killed_mid_way_leaves_the_file_checked_and_searched_as_before(
+    populated, tmp_path
+):
+    target = tmp_path / "target.db"
+    assert invoke(target, "import", exported_file(populated, tmp_path)).exit_code == 0
+    before = served_agents(target)
+    many = many_agents_file(populated, tmp_path / "many.json", 6000)
+    importing = subprocess.Popen(
+        [Path(sys.executable).with_name("agents-api"), "import", many],
+        env={**os.environ, "AGENTS_DATABASE_URL": f"sqlite:///{target}"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    # Killed once it has written agents, inside its transaction and without the index trigger.
+    wal = Path(f"{target}-wal")
+    deadline = time.monotonic() + 60
+    while not (wal.exists() and wal.stat().st_size > 4_000_000) and time.monotonic() < deadline:
+        assert importing.poll() is None, "the import ended before it could be killed"
+        time.sleep(0.01)
+    importing.send_signal(signal.SIGKILL)
+    assert importing.wait() == -signal.SIGKILL
+
+    checked = invoke(target, "check")
+    assert checked.exit_code == 0, checked.output
+    assert "integrity: ok" in checked.stdout
+    assert served_agents(target) == before
+    client = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{target}"}).test_client()
+    assert client.get("/agents?q=crowd member").get_json()["agents"] == []
+    name = before[0][1]["name"]
+    assert [agent["name"] for agent in client.get(f"/agents?q={name}").get_json()["agents"]] == [
+        name
+    ]
+    created = client.post("/agents", json={"name": "Crowd member after the crash"})
+    assert [agent["id"] for agent in client.get("/agents?q=crowd member").get_json()["agents"]] == [
+        created.get_json()["agent"]["id"]
+    ]

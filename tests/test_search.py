@@ -9,6 +9,7 @@ from contextlib import closing
 import pytest
 
 import listing
+from app import create_app
 
 # Names that put case folding, LIKE's wildcards and escape, quotes and non-ASCII text to work.
 NAMES = (
@@ -245,3 +246,34 @@ def test_patches_keep_searches_and_filters_as_the_agents_say(client, agents):
         assert searched(client, query, limit=9) == holding(query.casefold()), query
         assert searched(client, query, is_active="true") == holding(query.casefold(), True)
     assert len(holding("zebra")) == 40
+
+
+def test_an_imported_file_is_searched_as_the_file_it_was_exported_from(
+    client, agents, database_path, tmp_path
+):
+    """An import fills the index in one pass at its end, where a POST's trigger adds each agent:
+    both answer every search alike, and the trigger is back for what is written next."""
+    from tests.test_cli import invoke
+
+    exported = tmp_path / "agents.json"
+    assert invoke(database_path, "export", exported).exit_code == 0
+    target = tmp_path / "target.db"
+    target_client = create_app(
+        {"TESTING": True, "DATABASE_URL": f"sqlite:///{target}"}
+    ).test_client()
+    # Agents stored before, which --replace deletes through the index's delete trigger.
+    for number in range(5):
+        assert (
+            target_client.post("/agents", json={"name": f"Straße old {number}"}).status_code == 201
+        )
+
+    result = invoke(target, "import", exported, "--replace")
+
+    assert result.exit_code == 0, result.output
+    for query in (*QUERIES, "old"):
+        assert searched(target_client, query, limit=7) == searched(client, query, limit=7), query
+        assert searched(target_client, query) == scanned(target, query), query
+    with closing(sqlite3.connect(target)) as connection:
+        connection.execute("INSERT INTO agent_search (agent_search) VALUES ('integrity-check')")
+    created = target_client.post("/agents", json={"name": "Zebra after the import"})
+    assert searched(target_client, "zebra after") == [created.get_json()["agent"]["id"]]

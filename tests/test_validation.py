@@ -11,12 +11,14 @@ import json
 import os
 import shutil
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 import models
 from app import create_app
+from strict_fields import is_utc_timestamp
 from tests.conftest import LLM_UNSET, STT_UNSET, TTS_UNSET, VALID_AGENT
 
 # The contract's lists, written out here rather than imported, so the tests check the service.
@@ -1978,3 +1980,38 @@ def test_unicode_text_and_floats_round_trip_exactly(client, body, path):
     created = expect_created(client, body)
     fetched = client.get(f"/agents/{created['id']}").get_json()["agent"]
     assert repr(at(created, path)) == repr(at(fetched, path)) == repr(at(body, path))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2025-12-13T10:00:00.000Z",
+        "2024-02-29T23:59:59.999Z",
+        "2023-02-29T00:00:00.000Z",
+        "2025-04-31T00:00:00.000Z",
+        "0000-01-01T00:00:00.000Z",
+        "9999-12-31T23:59:59.999Z",
+        "2025-00-10T00:00:00.000Z",
+        "2025-13-01T00:00:00.000Z",
+        "2025-01-00T00:00:00.000Z",
+        "2025-01-32T00:00:00.000Z",
+        "2025-01-01T24:00:00.000Z",
+        "2025-01-01T00:60:00.000Z",
+        "2025-01-01T00:00:60.000Z",
+        "2025-01-01T00:00:61.000Z",
+        "2025-01-01t00:00:00.000z",
+        "２０２５-01-01T00:00:00.000Z",
+        "2025-1-01T00:00:00.0000Z",
+        "2025-01-01T00:00:00.000Z\n",
+        "2025-01-01 00:00:00.000Z",
+    ],
+)
+def test_a_timestamp_is_accepted_exactly_as_strptime_accepts_it(text):
+    """Timestamps in their written form are read without strptime; what is accepted stays what
+    strptime and the length of 24 accepted."""
+    try:
+        datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
+        parsed = len(text) == 24
+    except ValueError:
+        parsed = False
+    assert is_utc_timestamp(text) == parsed
