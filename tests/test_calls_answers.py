@@ -329,8 +329,8 @@ def test_an_async_tool_is_delivered_and_not_waited_for(double, webhook_receiver)
     assert [(d["sent"], d["awaited"], d["response"], d["error"]) for d in sent] == [
         (True, False, None, None)
     ] * 2
+    # Sent one after the other, on two connections the receiver serves in threads of their own:
+    # which it records first is its own affair.
     arrived = webhook_receiver.wait_for("tool-calls", count=2)
-    assert [d.message["tool_call_list"][0]["function"]["name"] for d in arrived] == [
-        "notify",
-        "log",
-    ]
+    names = [d.message["tool_call_list"][0]["function"]["name"] for d in arrived]
+    assert sorted(names) == ["log", "notify"]
