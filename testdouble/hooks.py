@@ -39,19 +39,22 @@ log = logging.getLogger(f"{LOGGER}.testdouble")
 
 def install(app):
     """Give every request a namespace, apply faults and keep the journal."""
-    app.before_request(_resolve_namespace)
-    app.before_request(_inject_fault)
+    # One hook each way, each reading `request` once: every request of test mode runs them.
+    app.before_request(_start)
     app.after_request(_finish)
 
 
-def _resolve_namespace():
+def _start():
     g.received_at = utc_timestamp()
-    if not (is_api_path(request.path) or is_test_path(request.path)):
-        return
+    path = request.path
+    api = g.api_request = is_api_path(path)
+    if not (api or is_test_path(path)):
+        return None
     namespace = _requested_namespace()
     if namespace is None:
         raise ValidationError(namespace_errors())
     g.namespace = namespace
+    return _inject_fault(request.method, path, namespace) if api else None
 
 
 def _requested_namespace():
@@ -59,10 +62,8 @@ def _requested_namespace():
     return namespace if is_name(namespace) else None
 
 
-def _inject_fault():
-    if not is_api_path(request.path):
-        return None
-    fault = state.take_fault(request.method, request.path, g.namespace)
+def _inject_fault(method, path, namespace):
+    fault = state.take_fault(method, path, namespace)
     if fault is None:
         return None
     if fault["after_commit"]:
@@ -78,7 +79,8 @@ def _fault_response(fault):
 
 
 def _finish(response):
-    if is_api_path(request.path):
+    # A request refused before _start (a 401, a 429) has neither a fault nor a namespace.
+    if g.get("api_request"):
         fault = g.pop("lost_response", None)
         if fault is not None:
             response = _fault_response(fault)
@@ -110,37 +112,38 @@ def _journal(status, namespace):
 
 
 def _journal_entry(status):
+    sent = request._get_current_object()  # once, rather than through the proxy for each part
     return {
-        "method": request.method,
-        "path": request.path,
-        "query": request.args.to_dict(flat=False),
+        "method": sent.method,
+        "path": sent.path,
+        "query": sent.args.to_dict(flat=False),
         "headers": {
             name: REDACTED if name.lower() == "authorization" else value
-            for name, value in request.headers.items()
+            for name, value in sent.headers.items()
         },
-        "body": _recorded_body(),
+        "body": _recorded_body(sent),
         "status": status,
         "received_at": g.get("received_at") or utc_timestamp(),
     }
 
 
-def _recorded_body():
+def _recorded_body(sent):
     """The body as parsed JSON with its secrets redacted; else only its size and type.
 
     A body that does not parse is never kept as text: no pattern can find every way a secret
     may be written in it (an escaped key, a form, single quotes, another encoding).
     """
     try:
-        raw = request.get_data(cache=True)
+        raw = sent.get_data(cache=True)
     except HTTPException:  # larger than the service accepts, so never read
         return None
     if not raw:
         return None
-    kind = request.mimetype or "no declared type"
+    kind = sent.mimetype or "no declared type"
     if len(raw) > LARGEST_JOURNALED_BODY:
         return f"[not kept: {len(raw)} bytes of {kind}, over {LARGEST_JOURNALED_BODY}]"
     try:
-        body = request.environ[PARSED_BODY] if PARSED_BODY in request.environ else parse_json(raw)
+        body = sent.environ[PARSED_BODY] if PARSED_BODY in sent.environ else parse_json(raw)
     except ApiError:
         return f"[not kept: {len(raw)} bytes of {kind}, not JSON]"
     if may_name_a_secret(raw):
