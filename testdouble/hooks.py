@@ -12,13 +12,13 @@ from werkzeug.exceptions import HTTPException
 
 from auth import is_api_path, is_test_path
 from config import ConfigError
-from errors import ApiError, error_response
+from errors import ApiError, error_response, failure_response
 from logs import LOGGER, request_id
 from models import DEFAULT_NAMESPACE, AgentIdsTaken
 from routes.jsonio import PARSED_BODY, parse_json
 from secret_fields import masked_secrets, may_name_a_secret
 from sentences import validation_message
-from store import utc_timestamp
+from store import hold_writes, utc_timestamp
 from testdouble import state
 from testdouble.schemas import (
     NAMESPACE_HEADER,
@@ -42,6 +42,7 @@ def install(app):
     # One hook each way, each reading `request` once: every request of test mode runs them.
     app.before_request(_start)
     app.after_request(_finish)
+    app.teardown_request(_never_left_open)
 
 
 def _start():
@@ -54,7 +55,13 @@ def _start():
     if namespace is None:
         raise ValidationError(namespace_errors())
     g.namespace = namespace
-    return _inject_fault(request.method, path, namespace) if api else None
+    if not api:
+        return None
+    answer = _inject_fault(request.method, path, namespace)
+    if answer is None:
+        # The request's write, if it makes one, commits with its journal entry in _finish.
+        g.held_writes = hold_writes()
+    return answer
 
 
 def _requested_namespace():
@@ -81,16 +88,40 @@ def _fault_response(fault):
 def _finish(response):
     # A request refused before _start (a 401, a 429) has neither a fault nor a namespace.
     if g.get("api_request"):
-        fault = g.pop("lost_response", None)
-        if fault is not None:
-            response = _fault_response(fault)
-        # A request refused before its namespace was resolved (401 without a valid key) is kept
-        # in no journal: who has no key must not write into a suite's journal, nor grow it.
-        namespace = g.get("namespace")
-        if namespace is not None:
-            _journal(response.status_code, namespace)
+        response = _end(response)
     response.headers[WORKER_HEADER] = str(os.getpid())
     return response
+
+
+def _end(response):
+    """Commit the request's write with its journal entry, then answer any fault that waited
+    for the commit, journaled after its delay as every other answer is."""
+    namespace = g.get("namespace")
+    held = g.pop("held_writes", None)
+    fault = g.pop("lost_response", None)
+    if held is not None:
+        status = response.status_code
+        try:
+            held.commit(None if fault else lambda: _journal(status, namespace))
+        except Exception as error:  # the write is not stored: answered as its failure
+            response, fault = failure_response(error), None
+        else:
+            if fault is None:
+                return response
+    if fault is not None:
+        response = _fault_response(fault)
+    # A request refused before its namespace was resolved (401 without a valid key) is kept
+    # in no journal: who has no key must not write into a suite's journal, nor grow it.
+    if namespace is not None:
+        _journal(response.status_code, namespace)
+    return response
+
+
+def _never_left_open(error=None):
+    """Commit what a request wrote if it ended without _finish; a finished one holds nothing."""
+    held = g.pop("held_writes", None)
+    if held is not None:
+        held.commit()
 
 
 def _journal(status, namespace):

@@ -5,6 +5,7 @@ snapshots and loaded fixture files, in tables so that every worker sees the same
 import collections
 import hashlib
 import uuid
+from contextlib import nullcontext
 
 import orjson
 from peewee import AutoField, BooleanField, CompositeKey, IntegerField, TextField
@@ -278,7 +279,9 @@ def record_request(entry, namespace=DEFAULT_NAMESPACE):
     )
     _recorded_since_forgetting[namespace] += 1
     forget = _recorded_since_forgetting[namespace] >= FORGET_EVERY
-    with write_transaction():
+    # Inside the request's own write transaction (hooks.py) it needs none of its own, nor a
+    # savepoint: were the insert to fail there, the commit that follows would say so.
+    with nullcontext() if db.in_transaction() else write_transaction():
         db.execute_sql(INSERT_JOURNAL_ENTRY, row)
         if forget:
             db.execute_sql(FORGET_OLD_JOURNAL_ENTRIES, (namespace, namespace, JOURNAL_LIMIT - 1))
