@@ -152,17 +152,16 @@ class HeldWrites:
         self.stack = stack
 
     def commit(self, write_last=None):
-        """Stop holding; run `write_last` in the held transaction, which is then committed, or
-        in a transaction of its own when none is held. An error of `write_last` rolls back only
-        its own savepoint; one of the commit is raised: then the request's write is not stored."""
+        """Stop holding. If a transaction is held, run `write_last` in it and commit both,
+        returning True; an error of either is raised, and then nothing of them is stored.
+        Returns False when none is held (and `write_last` has not run)."""
         stack, self.stack = self.stack, None
         if self.token is not None:
             _held_writes.reset(self.token)
             self.token = None
         if stack is None:
-            if write_last is not None:
-                write_last()
-            return
+            return False
         with stack:
             if write_last is not None:
                 write_last()
+        return True

@@ -101,13 +101,15 @@ def _end(response):
     fault = g.pop("lost_response", None)
     if held is not None:
         status = response.status_code
+        # In the write's transaction an entry that cannot be stored fails the commit too (on
+        # PostgreSQL a failed statement leaves nothing to commit): then nothing is stored, and
+        # the answer says so, rather than 201 for a write that was rolled back.
+        entry = None if fault else lambda: state.record_request(_journal_entry(status), namespace)
         try:
-            held.commit(None if fault else lambda: _journal(status, namespace))
+            if held.commit(entry) and fault is None:
+                return response
         except Exception as error:  # the write is not stored: answered as its failure
             response, fault = failure_response(error), None
-        else:
-            if fault is None:
-                return response
     if fault is not None:
         response = _fault_response(fault)
     # A request refused before its namespace was resolved (401 without a valid key) is kept

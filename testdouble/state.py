@@ -280,7 +280,7 @@ def record_request(entry, namespace=DEFAULT_NAMESPACE):
     _recorded_since_forgetting[namespace] += 1
     forget = _recorded_since_forgetting[namespace] >= FORGET_EVERY
     # Inside the request's own write transaction (hooks.py) it needs none of its own, nor a
-    # savepoint: were the insert to fail there, the commit that follows would say so.
+    # savepoint: an entry that fails there fails that request's commit.
     with nullcontext() if db.in_transaction() else write_transaction():
         db.execute_sql(INSERT_JOURNAL_ENTRY, row)
         if forget:
