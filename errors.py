@@ -108,7 +108,8 @@ def _describe(error):
     return error.description.rstrip(".") + "."
 
 
-def _unexpected_error(error):
+def failure_response(error):
+    """The answer to an error no handler takes: 503 while the database is unavailable, else 500."""
     cause = current_app.extensions["store"].engine.unavailability(error)
     if cause is not None:
         return _database_unavailable(error, cause)
@@ -161,4 +162,4 @@ def register_error_handlers(app):
         ),
     )
     app.register_error_handler(DatabaseUnavailable, _database_unavailable)
-    app.register_error_handler(Exception, _unexpected_error)
+    app.register_error_handler(Exception, failure_response)

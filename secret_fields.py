@@ -16,6 +16,13 @@ def may_name_a_secret(raw):
     return b"secret" in raw or b"\\u" in raw or json.detect_encoding(raw) != "utf-8"
 
 
+# What masked_secrets looks into and at: only containers hold members, and only members of these
+# names can be secrets (a walk that called itself for every value cost a full agent half as much
+# again).
+CONTAINERS = (dict, list)
+SECRET_NAMES = frozenset(("webhook_secret", "secret"))
+
+
 def _is_secret(key, value, parent_key):
     return value is not None and (
         key == "webhook_secret" or (key == "secret" and parent_key == "server")
@@ -38,9 +45,15 @@ def masked_secrets(value, mask, parent_key=None):
     """The JSON value with every non-null secret replaced by `mask`."""
     if isinstance(value, dict):
         return {
-            key: mask if _is_secret(key, item, parent_key) else masked_secrets(item, mask, key)
+            key: mask
+            if key in SECRET_NAMES and _is_secret(key, item, parent_key)
+            else masked_secrets(item, mask, key)
+            if isinstance(item, CONTAINERS)
+            else item
             for key, item in value.items()
         }
     if isinstance(value, list):
-        return [masked_secrets(item, mask) for item in value]
+        return [
+            masked_secrets(item, mask) if isinstance(item, CONTAINERS) else item for item in value
+        ]
     return value

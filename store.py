@@ -8,7 +8,7 @@ store's database, for the Peewee models to be bound to.
 
 import threading
 import uuid
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
@@ -111,6 +111,57 @@ def write_transaction(flush=True):
     """The current engine's write transaction: it holds the write lock, durable when left.
 
     Without `flush` it is left unflushed, for what a power cut may lose (a rate-limit count);
-    the next flushed write carries it to the disk anyway.
+    the next flushed write carries it to the disk anyway. While writes are held (`hold_writes`),
+    the first one stays open when its block is left, and later ones are savepoints within it.
     """
-    return _current_store.get().engine.write_transaction(flush=flush)
+    transaction = _current_store.get().engine.write_transaction(flush=flush)
+    held = _held_writes.get()
+    if held is not None and held.stack is None:
+        return held.keep_open(transaction)
+    return transaction
+
+
+_held_writes = ContextVar("held_writes", default=None)
+
+
+def hold_writes():
+    """Keep the calling context's next write transaction open until `HeldWrites.commit`."""
+    held = HeldWrites()
+    held.token = _held_writes.set(held)
+    return held
+
+
+class HeldWrites:
+    """A request's first write transaction, kept open after its block so that what the request
+    writes as it ends (test mode's journal entry) commits with it, in one transaction, not two.
+    A block that fails rolls it back, as if it had never been opened."""
+
+    def __init__(self):
+        self.stack = None
+        self.token = None
+
+    @contextmanager
+    def keep_open(self, transaction):
+        stack = ExitStack()
+        value = stack.enter_context(transaction)
+        try:
+            yield value
+        except BaseException:
+            with stack:  # leaves the transaction with the error: rolled back
+                raise
+        self.stack = stack
+
+    def commit(self, write_last=None):
+        """Stop holding. If a transaction is held, run `write_last` in it and commit both,
+        returning True; an error of either is raised, and then nothing of them is stored.
+        Returns False when none is held (and `write_last` has not run)."""
+        stack, self.stack = self.stack, None
+        if self.token is not None:
+            _held_writes.reset(self.token)
+            self.token = None
+        if stack is None:
+            return False
+        with stack:
+            if write_last is not None:
+                write_last()
+        return True

@@ -12,13 +12,13 @@ from werkzeug.exceptions import HTTPException
 
 from auth import is_api_path, is_test_path
 from config import ConfigError
-from errors import ApiError, error_response
+from errors import ApiError, error_response, failure_response
 from logs import LOGGER, request_id
 from models import DEFAULT_NAMESPACE, AgentIdsTaken
 from routes.jsonio import PARSED_BODY, parse_json
 from secret_fields import masked_secrets, may_name_a_secret
 from sentences import validation_message
-from store import utc_timestamp
+from store import hold_writes, utc_timestamp
 from testdouble import state
 from testdouble.schemas import (
     NAMESPACE_HEADER,
@@ -39,19 +39,29 @@ log = logging.getLogger(f"{LOGGER}.testdouble")
 
 def install(app):
     """Give every request a namespace, apply faults and keep the journal."""
-    app.before_request(_resolve_namespace)
-    app.before_request(_inject_fault)
+    # One hook each way, each reading `request` once: every request of test mode runs them.
+    app.before_request(_start)
     app.after_request(_finish)
+    app.teardown_request(_never_left_open)
 
 
-def _resolve_namespace():
+def _start():
     g.received_at = utc_timestamp()
-    if not (is_api_path(request.path) or is_test_path(request.path)):
-        return
+    path = request.path
+    api = g.api_request = is_api_path(path)
+    if not (api or is_test_path(path)):
+        return None
     namespace = _requested_namespace()
     if namespace is None:
         raise ValidationError(namespace_errors())
     g.namespace = namespace
+    if not api:
+        return None
+    answer = _inject_fault(request.method, path, namespace)
+    if answer is None:
+        # The request's write, if it makes one, commits with its journal entry in _finish.
+        g.held_writes = hold_writes()
+    return answer
 
 
 def _requested_namespace():
@@ -59,10 +69,8 @@ def _requested_namespace():
     return namespace if is_name(namespace) else None
 
 
-def _inject_fault():
-    if not is_api_path(request.path):
-        return None
-    fault = state.take_fault(request.method, request.path, g.namespace)
+def _inject_fault(method, path, namespace):
+    fault = state.take_fault(method, path, namespace)
     if fault is None:
         return None
     if fault["after_commit"]:
@@ -78,17 +86,44 @@ def _fault_response(fault):
 
 
 def _finish(response):
-    if is_api_path(request.path):
-        fault = g.pop("lost_response", None)
-        if fault is not None:
-            response = _fault_response(fault)
-        # A request refused before its namespace was resolved (401 without a valid key) is kept
-        # in no journal: who has no key must not write into a suite's journal, nor grow it.
-        namespace = g.get("namespace")
-        if namespace is not None:
-            _journal(response.status_code, namespace)
+    # A request refused before _start (a 401, a 429) has neither a fault nor a namespace.
+    if g.get("api_request"):
+        response = _end(response)
     response.headers[WORKER_HEADER] = str(os.getpid())
     return response
+
+
+def _end(response):
+    """Commit the request's write with its journal entry, then answer any fault that waited
+    for the commit, journaled after its delay as every other answer is."""
+    namespace = g.get("namespace")
+    held = g.pop("held_writes", None)
+    fault = g.pop("lost_response", None)
+    if held is not None:
+        status = response.status_code
+        # In the write's transaction an entry that cannot be stored fails the commit too (on
+        # PostgreSQL a failed statement leaves nothing to commit): then nothing is stored, and
+        # the answer says so, rather than 201 for a write that was rolled back.
+        entry = None if fault else lambda: state.record_request(_journal_entry(status), namespace)
+        try:
+            if held.commit(entry) and fault is None:
+                return response
+        except Exception as error:  # the write is not stored: answered as its failure
+            response, fault = failure_response(error), None
+    if fault is not None:
+        response = _fault_response(fault)
+    # A request refused before its namespace was resolved (401 without a valid key) is kept
+    # in no journal: who has no key must not write into a suite's journal, nor grow it.
+    if namespace is not None:
+        _journal(response.status_code, namespace)
+    return response
+
+
+def _never_left_open(error=None):
+    """Commit what a request wrote if it ended without _finish; a finished one holds nothing."""
+    held = g.pop("held_writes", None)
+    if held is not None:
+        held.commit()
 
 
 def _journal(status, namespace):
@@ -110,37 +145,38 @@ def _journal(status, namespace):
 
 
 def _journal_entry(status):
+    sent = request._get_current_object()  # once, rather than through the proxy for each part
     return {
-        "method": request.method,
-        "path": request.path,
-        "query": request.args.to_dict(flat=False),
+        "method": sent.method,
+        "path": sent.path,
+        "query": sent.args.to_dict(flat=False),
         "headers": {
             name: REDACTED if name.lower() == "authorization" else value
-            for name, value in request.headers.items()
+            for name, value in sent.headers.items()
         },
-        "body": _recorded_body(),
+        "body": _recorded_body(sent),
         "status": status,
         "received_at": g.get("received_at") or utc_timestamp(),
     }
 
 
-def _recorded_body():
+def _recorded_body(sent):
     """The body as parsed JSON with its secrets redacted; else only its size and type.
 
     A body that does not parse is never kept as text: no pattern can find every way a secret
     may be written in it (an escaped key, a form, single quotes, another encoding).
     """
     try:
-        raw = request.get_data(cache=True)
+        raw = sent.get_data(cache=True)
     except HTTPException:  # larger than the service accepts, so never read
         return None
     if not raw:
         return None
-    kind = request.mimetype or "no declared type"
+    kind = sent.mimetype or "no declared type"
     if len(raw) > LARGEST_JOURNALED_BODY:
         return f"[not kept: {len(raw)} bytes of {kind}, over {LARGEST_JOURNALED_BODY}]"
     try:
-        body = request.environ[PARSED_BODY] if PARSED_BODY in request.environ else parse_json(raw)
+        body = sent.environ[PARSED_BODY] if PARSED_BODY in sent.environ else parse_json(raw)
     except ApiError:
         return f"[not kept: {len(raw)} bytes of {kind}, not JSON]"
     if may_name_a_secret(raw):

@@ -63,8 +63,16 @@ def test_the_simulated_call_benchmark_completes_with_every_delivery_made(tmp_pat
     assert float(row["Server CPU ms per call"]) > 0
 
 
+def test_the_test_mode_benchmark_prints_both_figures_and_their_ratio():
+    printed = bench_run("--test-mode", "--posts", 5, "--rounds", 2)
+    figures = dict(re.findall(r"^  (outside|test mode) +([\d,]+) µs", printed, re.MULTILINE))
+    assert set(figures) == {"outside", "test mode"}
+    assert all(int(figure.replace(",", "")) > 0 for figure in figures.values())
+    assert re.search(r"^  ratio +\d+\.\d\d  \(target 1\.25: (not )?met\)$", printed, re.MULTILINE)
+
+
 def bench_run(*arguments):
-    """Run `bench/run` with `arguments`; it must succeed."""
+    """Run `bench/run` with `arguments`; it must succeed. Returns what it printed."""
     finished = subprocess.run(
         [str(ROOT / "bench" / "run"), *map(str, arguments)],
         cwd=ROOT,
@@ -74,3 +82,4 @@ def bench_run(*arguments):
         check=False,
     )
     assert finished.returncode == 0, finished.stdout + finished.stderr
+    return finished.stdout

@@ -3,6 +3,7 @@
 import collections
 import json
 import re
+import sqlite3
 
 import pytest
 
@@ -272,3 +273,53 @@ def test_a_secret_is_redacted_from_the_journal_in_any_encoding_json_may_come_in(
 
     [entry] = journal(double, method="POST")
     assert "whsec-journal-1" not in json.dumps(entry)
+
+
+def test_requests_refused_inside_their_write_are_journaled_and_leave_no_write_held(double):
+    # A create and its journal entry commit together; a request whose write is refused rolls it
+    # back and is journaled on its own, and the next write finds the lock free.
+    first = double.post("/agents", json=VALID_AGENT, headers={"Idempotency-Key": "key-1"})
+    agent_id = first.get_json()["agent"]["id"]
+    reused = double.post(
+        "/agents", json={**VALID_AGENT, "name": "Other"}, headers={"Idempotency-Key": "key-1"}
+    )
+    stale = double.patch(f"/agents/{agent_id}", json={"name": "New"}, headers={"If-Match": '"x"'})
+    missing = double.patch("/agents/00000000-0000-4000-8000-000000000000", json={"name": "New"})
+    second = double.post("/agents", json={**VALID_AGENT, "name": "Second"})
+
+    statuses = [r.status_code for r in (first, reused, stale, missing, second)]
+    assert statuses == [201, 409, 412, 404, 201]
+    assert [(e["method"], e["status"]) for e in journal(double)] == [
+        ("POST", 201),
+        ("POST", 409),
+        ("PATCH", 412),
+        ("PATCH", 404),
+        ("POST", 201),
+    ]
+    listed = double.get("/agents").get_json()["agents"]
+    assert [agent["name"] for agent in listed] == ["Second", VALID_AGENT["name"]]
+
+
+def test_a_body_with_an_integer_beyond_64_bits_is_journaled_as_sent(double):
+    body = {"name": "Big", "max_duration_seconds": 2**70}
+    assert double.post("/agents", json=body).status_code == 400
+    [entry] = journal(double)
+    assert entry["body"] == body
+
+
+def test_a_write_whose_journal_entry_cannot_be_stored_is_not_stored_either(make_app, database_path):
+    # The entry is written in the create's own transaction, so what undoes the one undoes the
+    # other: the client is told the request failed, and nothing of it is kept.
+    # Served as in production, where an error no handler takes is answered, not raised.
+    double = make_app(TEST_MODE=True, TESTING=False).test_client()
+    assert double.get("/agents").status_code == 200  # the tables exist
+    with sqlite3.connect(database_path) as connection:
+        connection.execute(
+            "CREATE TRIGGER refuse_entries BEFORE INSERT ON journal_entry "
+            "BEGIN SELECT RAISE(ROLLBACK, 'no more entries'); END"
+        )
+    response = double.post("/agents", json=VALID_AGENT)
+    assert response.status_code == 500
+    assert response.get_json()["code"] == "internal_error"
+    with sqlite3.connect(database_path) as connection:
+        assert connection.execute("SELECT count(*) FROM agent").fetchone() == (0,)

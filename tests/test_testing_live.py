@@ -147,3 +147,26 @@ def test_calls_simulated_by_both_workers_are_read_by_either(api, webhook_receive
     calls = {call["id"]: call for call in listed.json()["calls"]}
     assert calls == {response.json()["call"]["id"]: response.json()["call"] for response in made}
     assert len(webhook_receiver.of("end-of-call-report")) == len(made)
+
+
+def test_concurrent_creates_on_both_workers_are_each_journaled_once_in_order_of_arrival(api):
+    # Each create commits with its journal entry; however the two workers interleave, every
+    # request is in the journal once, oldest first, and the entries name what was stored.
+    names = [f"Concurrent {index}" for index in range(24)]
+    with ThreadPoolExecutor(6) as pool:
+        created = list(
+            pool.map(
+                lambda name: api(
+                    "POST", "/agents", json={**VALID_AGENT, "name": name}, fresh_connection=True
+                ),
+                names,
+            )
+        )
+    assert [response.status_code for response in created] == [201] * len(names)
+    entries = api("GET", "/_test/requests").json()["requests"]
+    assert sorted(entry["body"]["name"] for entry in entries) == sorted(names)
+    assert [entry["status"] for entry in entries] == [201] * len(names)
+    arrivals = [entry["received_at"] for entry in entries]
+    assert arrivals == sorted(arrivals)
+    stored = api("GET", "/agents").json()["agents"]
+    assert sorted(agent["name"] for agent in stored) == sorted(names)
