@@ -24,7 +24,6 @@ from peewee import (
     TextField,
     chunked,
 )
-from peewee import __exception_wrapper__ as peewee_errors
 
 import listing
 from store import current_store, db, write_transaction
@@ -275,8 +274,9 @@ def _revise_and_write(agent_id, revise, etag_matches, always_write, namespace):
     changed = {}
     if fields["is_active"] != is_active:
         changed["is_active"] = fields["is_active"]
-    if search_text(fields) != stored_text:
-        changed["search_text"] = search_text(fields)
+    new_text = search_text(fields)
+    if new_text != stored_text:
+        changed["search_text"] = new_text
     sql = UPDATE_IF_UNCHANGED.format(indexed="".join(f', "{name}" = ?' for name in changed))
     with write_transaction():
         written = db.execute_sql(
@@ -335,10 +335,7 @@ def insert_agents(agents, namespace=DEFAULT_NAMESPACE):
         rows.append(agent_row(namespace, agent_id, fields, created_at, updated_at))
     # One prepared statement for every row: building peewee's multi-row INSERT cost an import
     # more than the insert itself. INSERT_AGENT names the columns in agent_row's order.
-    with peewee_errors:  # the driver's errors as peewee's, as every other statement raises them
-        db.cursor().executemany(
-            _in_engine_placeholders(INSERT_AGENT), [(*row.values(),) for row in rows]
-        )
+    store.engine.execute_many(INSERT_AGENT, [(*row.values(),) for row in rows])
     return [StoredAgent(row["id"], row["document"], row["etag"]) for row in rows]
 
 
@@ -393,11 +390,6 @@ def merge_search_index():
     engine without the table, its own index needs nothing."""
     if current_store().engine.has_trigram_table:
         db.execute_sql(MERGE_SEARCH_INDEX)
-
-
-def _in_engine_placeholders(sql):
-    """A statement written with `?` placeholders as the current engine's driver takes it."""
-    return sql if db.param == "?" else sql.replace("%", "%%").replace("?", db.param)
 
 
 def insert_rows(model, rows):

@@ -10,6 +10,7 @@ configured URL names through the same few members:
     prepare(migrate)        create what is missing, then run `migrate(database)`, one process
                             at a time
     open()                  give the calling thread a usable connection, before each request
+    execute_many(sql, rows) run a statement written with `?` placeholders once for each row
     change_stamp()          a value that differs whenever what the calling thread's connection
                             reads may have changed, or None where the engine cannot tell
     write_transaction(flush=True)

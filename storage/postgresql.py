@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from peewee import DatabaseError, InterfaceError, PostgresqlDatabase
+from peewee import __exception_wrapper__ as peewee_errors
 
 from storage import DatabaseUnavailable
 
@@ -173,6 +174,11 @@ class PostgresqlEngine:
                 return
             self._close_quietly()
         database.connect()
+
+    def execute_many(self, sql, rows):
+        """Run one statement written with `?` placeholders for each row of parameters."""
+        with peewee_errors:  # the driver's errors as peewee's, as every other statement raises them
+            self.database.cursor().executemany(_pyformat(sql), rows)
 
     def change_stamp(self):
         """None: other hosts write to the server, and it tells no connection when they have."""

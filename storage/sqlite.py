@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from peewee import DatabaseError, SqliteDatabase
+from peewee import __exception_wrapper__ as peewee_errors
 
 from storage import DatabaseUnavailable, WriteNotFlushed
 from storage.sqlite_readiness import ReadinessProbe
@@ -173,6 +174,11 @@ class SqliteEngine:
             # process hold locks on the file, and hands it to the next one that opens the file: a
             # read-write descriptor from before the file became read-only would let it write.
             database.execute_sql("PRAGMA query_only = ON")
+
+    def execute_many(self, sql, rows):
+        """Run one statement for each row of parameters, prepared once."""
+        with peewee_errors:  # the driver's errors as peewee's, as every other statement raises them
+            self.database.cursor().executemany(sql, rows)
 
     def change_stamp(self):
         """A value that differs whenever what this thread's connection reads may have changed.
