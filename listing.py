@@ -8,10 +8,12 @@ many agents hold the text, so a search of at least that length:
 
 1. reads the newest SCAN_FIRST agents' search text from the list index (only the matches' rows
    are read): a text one in ten agents holds fills its page among them;
-2. otherwise, if few enough agents hold it, finds them in the trigram index and sorts them;
+2. otherwise, if few enough agents hold it, finds them in the trigram index (with the agents
+   written since it was last given them) and sorts them;
 3. if many do, goes on scanning newest first until the page is full.
 
-Whatever found the rows, the `LIKE` decides which are kept, so every plan answers the same.
+Whatever found the rows, the `LIKE` decides which are kept, so every plan answers the same, and
+an agent the index still holds by an older text is found by its text now or not at all.
 """
 
 import math
@@ -22,11 +24,14 @@ from store import current_store, db
 SELECT_DOCUMENTS = 'SELECT {document} FROM "agent" WHERE "namespace" = ?'
 NEWEST_FIRST = ' ORDER BY "created_at" DESC, "id" DESC'
 HOLDS = """ AND "agent"."search_text" LIKE ? ESCAPE '\\'"""
-# CROSS JOIN makes SQLite start from the trigram index rather than from the newest agent.
+# The agents the trigram index finds, and those whose search text it has not been given yet
+# (models.index_pending_searches). CROSS JOIN makes SQLite start from them rather than from the
+# newest agent.
 SEARCH_DOCUMENTS = (
-    'SELECT {document} FROM "agent_search" CROSS JOIN "agent" '
-    'ON "agent"."sequence" = "agent_search"."rowid" '
-    'WHERE "agent_search" MATCH ? AND "namespace" = ?'
+    'SELECT {document} FROM (SELECT "rowid" AS "sequence" FROM "agent_search" '
+    'WHERE "agent_search" MATCH ? UNION SELECT "sequence" FROM "agent_search_pending") '
+    'AS "found" CROSS JOIN "agent" ON "agent"."sequence" = "found"."sequence" '
+    'WHERE "namespace" = ?'
 )
 # Where an agent stands in the list, read from the list index alone.
 POSITIONS = 'SELECT "created_at", "id" FROM "agent" WHERE "namespace" = ?'

@@ -20,7 +20,6 @@ from models import (
     delete_namespace_agents,
     insert_agents,
     merge_search_index,
-    search_index_filled_at_end,
     stored_positions,
 )
 from schemas import EXPORT_FILE, EXPORT_FORMAT, load_export
@@ -100,17 +99,16 @@ def import_file(source, replace=False, allow_missing_secrets=False):
             delete_namespace_agents()
         batches = _ImportBatches(allow_missing_secrets)
         envelope = {}
-        with search_index_filled_at_end():
-            for name, value in read_members(source):
-                if name is None:  # not an object: the schema says what is wrong with it
-                    envelope = value
-                elif name == "agents" and isinstance(value, Iterator):
-                    envelope[name] = []
-                    for agent in value:
-                        batches.add(agent)
-                    batches.flush()
-                else:
-                    envelope[name] = value
+        for name, value in read_members(source):
+            if name is None:  # not an object: the schema says what is wrong with it
+                envelope = value
+            elif name == "agents" and isinstance(value, Iterator):
+                envelope[name] = []
+                for agent in value:
+                    batches.add(agent)
+                batches.flush()
+            else:
+                envelope[name] = value
         batches.refuse(_sentences(lambda: EXPORT_FILE.load(envelope)), first=True)
         # Raising leaves the transaction: nothing of the file is kept.
         if batches.sentences:

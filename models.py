@@ -9,9 +9,9 @@ The models work on the current store (store.py): the one the request's app, or a
 activated.
 """
 
+import itertools
 import json
 import time
-from contextlib import contextmanager
 from typing import NamedTuple
 
 from peewee import (
@@ -135,13 +135,22 @@ class StoredAgent(NamedTuple):
 SELECT_AGENT = 'SELECT "id", {document}, "etag" FROM "agent" WHERE "namespace" = ? AND "id" = ?'
 FIRST_SEQUENCE_AFTER = 'SELECT min("sequence") FROM "agent" WHERE "sequence" > ?'
 MERGE_SEARCH_INDEX = """INSERT INTO "agent_search" ("agent_search") VALUES ('optimize')"""
-SEARCH_INSERT_TRIGGER = "agent_search_insert"
-TRIGGER_SQL = """SELECT "sql" FROM "sqlite_master" WHERE "type" = 'trigger' AND "name" = ?"""
-# What the insert trigger would have added for each agent stored after a number, in one pass.
-FILL_SEARCH_INDEX = (
+# The agents noted since the search index last took them (migrations.PENDING_SEARCHES): what it
+# holds for each goes first (its 'delete' needs the very text it indexed), then what each agent
+# that is still stored says now.
+INDEX_PENDING_SEARCHES = (
+    """INSERT INTO "agent_search" ("agent_search", "rowid", "search_text") """
+    """SELECT 'delete', "sequence", "indexed_text" FROM "agent_search_pending" """
+    'WHERE "indexed_text" IS NOT NULL',
     'INSERT INTO "agent_search" ("rowid", "search_text") '
-    'SELECT "sequence", "search_text" FROM "agent" WHERE "sequence" > ? ORDER BY "sequence"'
+    'SELECT "agent"."sequence", "agent"."search_text" FROM "agent_search_pending" '
+    'CROSS JOIN "agent" ON "agent"."sequence" = "agent_search_pending"."sequence"',
+    'DELETE FROM "agent_search_pending"',
 )
+# Each process hands the index the noted agents at every this many of its writes. A search reads
+# each noted agent's row, so few wait; one batch of them costs the index about what two writes
+# cost it one at a time.
+SEARCH_INDEX_BATCH = 64
 INSERT_AGENT = (
     'INSERT INTO "agent" ("namespace", "id", "created_at", "updated_at", "is_active", '
     '"search_text", "webhook_secret", "document", "etag", "tool_secrets") '
@@ -211,6 +220,7 @@ def create_agent(fields, idempotency_key=None, fingerprint=None, namespace=DEFAU
         row = agent_row(namespace, store.new_id(namespace), fields, now, now)
         # INSERT_AGENT names the columns in _row's order.
         db.execute_sql(INSERT_AGENT, tuple(row.values()))
+        _index_pending_searches_now_and_then()
         agent_id, document, etag = row["id"], row["document"], row["etag"]
         if idempotency_key is not None:
             IdempotencyRecord.create(
@@ -293,6 +303,7 @@ def _revise_and_write(agent_id, revise, etag_matches, always_write, namespace):
                 etag,
             ),
         ).rowcount
+        _index_pending_searches_now_and_then()
     return StoredAgent(agent_id, new_document, new_etag) if written else None
 
 
@@ -301,6 +312,7 @@ def delete_agent(agent_id, etag_matches=None, namespace=DEFAULT_NAMESPACE):
     with write_transaction():
         _checked_agent(agent_id, etag_matches, namespace)
         db.execute_sql(DELETE_AGENT, (namespace, agent_id))
+        _index_pending_searches_now_and_then()
 
 
 def _checked_agent(agent_id, etag_matches, namespace):
@@ -361,34 +373,30 @@ def stored_positions(agent_ids, numbered_after, namespace=DEFAULT_NAMESPACE):
     }
 
 
-@contextmanager
-def search_index_filled_at_end():
-    """Inside the caller's write transaction: agents inserted within are added to the search
-    index together when the block ends, rather than by the insert trigger one at a time.
+def index_pending_searches():
+    """Inside the caller's write transaction: give the search index the agents whose search text
+    changed since it last took them. An engine without the table keeps its own index as rows
+    change."""
+    if current_store().engine.has_trigram_table:
+        for statement in INDEX_PENDING_SEARCHES:
+            db.execute_sql(statement)
 
-    Each row's trigger interleaved the index's writes with the table's: at 100,000 agents the
-    inserts took 18.8 s of CPU with it and 7.0 without (the index filled in 0.6 s after). The
-    trigger is dropped and made again in the same transaction, so a block that raises, or a
-    process killed inside it, leaves it as it was when the transaction rolls back. An engine
-    without the table keeps its own index as rows come.
-    """
-    if not current_store().engine.has_trigram_table:
-        yield
-        return
-    trigger_sql = db.execute_sql(TRIGGER_SQL, (SEARCH_INSERT_TRIGGER,)).fetchone()[0]
-    numbered_after = listing.last_sequence()
-    db.execute_sql(f'DROP TRIGGER "{SEARCH_INSERT_TRIGGER}"')
-    yield
-    db.execute_sql(FILL_SEARCH_INDEX, (numbered_after,))
-    db.execute_sql(trigger_sql)
+
+_writes = itertools.count(1)
+
+
+def _index_pending_searches_now_and_then():
+    if next(_writes) % SEARCH_INDEX_BATCH == 0:
+        index_pending_searches()
 
 
 def merge_search_index():
-    """Merge the search index's segments into one, as after a bulk load: a text's agents are
-    then read from one list rather than from each batch's (at 100,000 agents a search of many
-    common trigrams took 1.5 ms from one, 10.6 from the segments a bulk load leaves). On an
-    engine without the table, its own index needs nothing."""
+    """Index the pending agents, then merge the search index's segments into one, as after a
+    bulk load: a text's agents are then read from one list rather than from each batch's (at
+    100,000 agents a search of many common trigrams took 1.5 ms from one, 10.6 from the segments
+    a bulk load leaves). On an engine without the table, its own index needs nothing."""
     if current_store().engine.has_trigram_table:
+        index_pending_searches()
         db.execute_sql(MERGE_SEARCH_INDEX)
 
 

@@ -1,5 +1,6 @@
 """Contract section 6, `q`: the trigram index answers exactly what a scan of every agent does."""
 
+import itertools
 import logging
 import random
 import re
@@ -9,6 +10,7 @@ from contextlib import closing
 import pytest
 
 import listing
+import models
 from app import create_app
 
 # Names that put case folding, LIKE's wildcards and escape, quotes and non-ASCII text to work.
@@ -164,6 +166,74 @@ def test_a_search_stays_exact_after_renames_deletes_and_a_vacuum(client, agents,
     for query in ("zebra", "renamed", "straße", "agent", "gent 1", "100%", *QUERIES[:10]):
         assert searched(client, query, limit=9) == scanned(database_path, query), query
     assert len(searched(client, "zebra")) == 15
+
+
+def index_holds(database_path, text):
+    """The rowids the trigram index itself answers for `text`, and the agents still waiting."""
+    with closing(sqlite3.connect(database_path)) as connection:
+        found = connection.execute(
+            "SELECT rowid FROM agent_search WHERE agent_search MATCH ?", (f'"{text}"',)
+        )
+        pending = connection.execute("SELECT sequence FROM agent_search_pending")
+        return [row[0] for row in found], [row[0] for row in pending]
+
+
+@pytest.mark.parametrize("batch", [1, 3, 1000])
+@pytest.mark.parametrize("scan_first", [5], indirect=True)
+def test_writes_are_found_before_and_after_the_index_takes_them(
+    client, agents, database_path, monkeypatch, batch
+):
+    """Writes note their agents for the index (models.index_pending_searches), which takes them
+    every `batch` writes: in between, searches find each agent by what it says now, never by an
+    older name, including a new agent stored under the number of one just deleted."""
+    monkeypatch.setattr(models, "SEARCH_INDEX_BATCH", batch)
+    newest = agents[-1]
+    assert client.delete(f"/agents/{newest['id']}").status_code == 200
+    reborn = client.post("/agents", json={"name": "Zebra reborn"}).get_json()["agent"]
+    for number, agent in enumerate(agents[1:60:6]):
+        patch = {"name": f"Zebra {number}", "business_name": "Okapi"}
+        assert client.patch(f"/agents/{agent['id']}", json=patch).status_code == 200
+    for agent in agents[2:60:12]:
+        assert client.delete(f"/agents/{agent['id']}").status_code == 200
+    for query in ("zebra", "okapi", "reborn", newest["name"], agents[1]["name"], *QUERIES[:12]):
+        assert searched(client, query, limit=4) == scanned(database_path, query), query
+    assert searched(client, "zebra reborn") == [reborn["id"]]
+
+
+@pytest.mark.parametrize("scan_first", [1], indirect=True)
+def test_a_write_leaves_the_index_to_the_batch_that_takes_it(
+    client, database_path, monkeypatch, scan_first
+):
+    monkeypatch.setattr(models, "SEARCH_INDEX_BATCH", 3)
+    monkeypatch.setattr(models, "_writes", itertools.count(1))
+    first, second, _ = (
+        client.post("/agents", json={"name": f"Quagga {number}"}).get_json()["agent"]
+        for number in ("one", "two", "three")
+    )
+    assert index_holds(database_path, "quagga") == ([1, 2, 3], [])
+
+    client.patch(f"/agents/{first['id']}", json={"name": "Tapir one"})
+    client.delete(f"/agents/{second['id']}")
+
+    assert index_holds(database_path, "quagga") == ([1, 2, 3], [1, 2])
+    assert index_holds(database_path, "tapir") == ([], [1, 2])
+    assert [agent["name"] for agent in listed(client, "quagga")] == ["Quagga three"]
+    assert [agent["name"] for agent in listed(client, "tapir")] == ["Tapir one"]
+
+    client.post("/agents", json={"name": "Quagga four"})
+
+    assert index_holds(database_path, "quagga") == ([3, 4], [])
+    assert index_holds(database_path, "tapir") == ([1], [])
+    with closing(sqlite3.connect(database_path)) as connection:
+        # Rank 1 compares the index with the agents' own search text.
+        connection.execute(
+            "INSERT INTO agent_search (agent_search, rank) VALUES ('integrity-check', 1)"
+        )
+
+
+def listed(client, query):
+    """The agents a search answers (with SCAN_FIRST 1, from the trigram index)."""
+    return client.get("/agents", query_string={"q": query, "limit": 5}).get_json()["agents"]
 
 
 def test_the_index_follows_the_agents_of_one_namespace_only(make_app):

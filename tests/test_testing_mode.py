@@ -188,6 +188,7 @@ def test_a_version_1_database_gains_the_test_mode_tables_and_keeps_its_agents(
         connection.execute("DROP TABLE rate_limit_window")
         connection.execute("ALTER TABLE agent DROP COLUMN tool_secrets")
         connection.execute("DROP TABLE agent_search")
+        connection.execute("DROP TABLE agent_search_pending")
         connection.execute("PRAGMA user_version = 1")
 
     upgraded = create_app({"DATABASE_URL": f"sqlite:///{path}", "TEST_MODE": True}).test_client()
