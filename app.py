@@ -11,7 +11,7 @@ from config import load_settings
 from errors import register_error_handlers
 from logs import RequestLog
 from request_bodies import SizedBodies
-from routes import agents, docs, fast_reads, health
+from routes import agents, docs, fast_reads, fast_writes, health
 from storage import open_engine
 from store import Store, reset_current_store
 
@@ -47,7 +47,9 @@ def create_app(test_config=None):
     store = Store(open_engine(settings["DATABASE_URL"], durable=not settings["TEST_MODE"]))
     app.extensions["store"] = store
     app.wsgi_app = RequestLog(
-        SizedBodies(fast_reads.wrap(app, app.wsgi_app), settings["MAX_BODY_BYTES"])
+        SizedBodies(
+            fast_writes.wrap(app, fast_reads.wrap(app, app.wsgi_app)), settings["MAX_BODY_BYTES"]
+        )
     )
     app.before_request(_using(store, known))
     app.teardown_request(_done_with_store)

@@ -55,13 +55,29 @@ LEFT_TO_FLASK = (
 
 
 def wrap(app, wsgi_app):
-    """`wsgi_app` with the fast reads in front of it, where the app allows them (and unless its
-    config sets FAST_READS to False, as the tests that compare both paths do)."""
-    if not app.config.get("FAST_READS", True):
-        return wsgi_app
-    if app.config["TEST_MODE"] or app.config["RATE_LIMIT"] is not None:
-        return wsgi_app
-    return FastReads(app, wsgi_app)
+    """`wsgi_app` with the fast reads in front of it, where the app allows fast paths."""
+    return FastReads(app, wsgi_app) if fast_paths_allowed(app) else wsgi_app
+
+
+def fast_paths_allowed(app):
+    """Whether requests may be answered before Flask: not in test mode nor under rate limits
+    (their hooks are Flask's), and not where the config sets FAST_PATHS to False, as the tests
+    that compare both paths do."""
+    if not app.config.get("FAST_PATHS", True):
+        return False
+    return not app.config["TEST_MODE"] and app.config["RATE_LIMIT"] is None
+
+
+def agent_paths(app):
+    """The paths of the agents (group 1, the family) and of one agent (group 2, its id)."""
+    families = "|".join(FAMILIES)
+    agent_id = LOWERCASE_UUID_PATTERN.strip("^$")
+    return re.compile(rf"{re.escape(app.config['URL_PREFIX'])}/({families})(?:/({agent_id}))?")
+
+
+def authorized(environ, keys):
+    """No keys are set, or the Bearer token is one: else Flask answers the 401."""
+    return not keys or known_key(environ.get("HTTP_AUTHORIZATION", ""), keys)
 
 
 class FastReads:
@@ -71,11 +87,7 @@ class FastReads:
         self.wsgi_app = wsgi_app
         self.store = app.extensions["store"]
         self.keys = app.config["API_KEYS"]
-        families = "|".join(FAMILIES)
-        agent_id = LOWERCASE_UUID_PATTERN.strip("^$")
-        self.paths = re.compile(
-            rf"{re.escape(app.config['URL_PREFIX'])}/({families})(?:/({agent_id}))?"
-        )
+        self.paths = agent_paths(app)
         # Builds the next page's URL as url_for does for a request at the root.
         self.urls = app.url_map.bind("localhost")
         self.recent_pages = RecentPages(self.store.engine)
@@ -84,7 +96,7 @@ class FastReads:
         answer = None
         if environ["REQUEST_METHOD"] == "GET" and not environ.get("SCRIPT_NAME"):
             match = self.paths.fullmatch(environ.get("PATH_INFO", ""))
-            if match and self._authorized(environ):
+            if match and authorized(environ, self.keys):
                 answer = self._answer(environ, *match.groups())
         if answer is None:
             return self.wsgi_app(environ, start_response)
@@ -129,10 +141,6 @@ class FastReads:
             url = self.urls.build(f"{family}.list_all", next_query)
             headers.insert(0, ("Link", next_page_link(url)))
         return "200 OK", headers, body
-
-    def _authorized(self, environ):
-        """No keys are set, or the Bearer token is one: else Flask answers the 401."""
-        return not self.keys or known_key(environ.get("HTTP_AUTHORIZATION", ""), self.keys)
 
 
 class RecentPages:

@@ -7,8 +7,7 @@ whether Flask saw the request, so each case also shows which path answered it.
 
 import pytest
 
-from logs import REQUEST_ID
-from tests.conftest import VALID_AGENT
+from tests.fast_paths import Pair
 
 KEY = "sk_test_fast_reads_0123456789"
 PREFIX = "/api/v1"
@@ -16,40 +15,7 @@ PREFIX = "/api/v1"
 
 @pytest.fixture
 def pair(make_app):
-    """Build (with fast reads, without), both with `settings`, and the requests Flask saw."""
-
-    def build(**settings):
-        fast = make_app(**settings)
-        flask_only = make_app(FAST_READS=False, **settings)
-        seen = []
-        # First of the hooks, so that it sees the requests the others refuse too.
-        fast.before_request_funcs.setdefault(None, []).insert(0, lambda: seen.append(REQUEST_ID))
-        return Pair(fast.test_client(), flask_only.test_client(), seen)
-
-    return build
-
-
-class Pair:
-    def __init__(self, fast, flask_only, seen):
-        self.fast, self.flask_only, self.seen = fast, flask_only, seen
-
-    def create(self, headers=None, path="/agents", **overrides):
-        response = self.flask_only.post(path, json={**VALID_AGENT, **overrides}, headers=headers)
-        assert response.status_code == 201, response.get_json()
-        return next(iter(response.get_json().values()))
-
-    def same_answer(self, path, headers=()):
-        """GET `path` from both apps; asserts the two answers are identical; returns it and
-        whether the fast path answered (Flask did not see the request)."""
-        headers = {"X-Request-ID": "same-request", **dict(headers)}
-        seen_before = len(self.seen)
-        fast = self.fast.get(path, headers=headers)
-        answered_fast = len(self.seen) == seen_before
-        flask = self.flask_only.get(path, headers=headers)
-        assert fast.status == flask.status
-        assert fast.headers.to_wsgi_list() == flask.headers.to_wsgi_list()
-        assert fast.data == flask.data
-        return fast, answered_fast
+    return lambda **settings: Pair.of(make_app, **settings)
 
 
 def test_one_agent_is_answered_before_flask_byte_for_byte(pair):

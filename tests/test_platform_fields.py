@@ -9,6 +9,7 @@ written out so the tests check the service.
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -741,7 +742,10 @@ def test_a_patch_resending_a_tool_secret_is_answered_as_one_sending_another(clie
     created = client.post("/assistants", json=with_tools(server_tool(secret=SECRET)))
     url = f"/assistants/{created.get_json()['assistant']['id']}"
 
+    # Timestamps are stamped to the millisecond: a write within the same one would show no change.
+    time.sleep(0.002)
     resent = client.patch(url, json={"llm_config": {"tools": [server_tool(secret=SECRET)]}})
+    time.sleep(0.002)
     other = client.patch(url, json={"llm_config": {"tools": [server_tool(secret=SECRET + "-2")]}})
 
     # Both are written, so neither answer tells whether a guess of the stored secret was right.
