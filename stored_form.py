@@ -8,12 +8,22 @@ set (`webhook_secret_set`, a tool server's `secret_set`), and kept in columns of
 import hashlib
 import json
 
+import orjson
+
 READ_ONLY_FIELDS = ("id", "webhook_secret_set", "created_at", "updated_at")
 
 
 def to_json(value):
-    """The one JSON encoding used for stored documents: compact, UTF-8, key order kept."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    """The one JSON encoding used for stored documents: compact, UTF-8, key order kept.
+
+    orjson's, a tenth of the standard encoder's cost for a full agent, which writes what orjson
+    cannot hold (an integer beyond 64 bits). orjson writes numbers as JavaScript does (`1e-7`,
+    `0.00001`) where the standard encoder writes `1e-07`, `1e-05`: the same values.
+    """
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def etag_of(document):

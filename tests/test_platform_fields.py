@@ -784,3 +784,25 @@ def test_the_journal_redacts_a_tool_server_secret_but_not_other_members_named_se
     assert sent["function"]["parameters"] == parameters
     # A body that is not JSON is not kept at all: no pattern finds every way to write a secret.
     assert raw == "[not kept: 79 bytes of application/json, not JSON]"
+
+
+def test_numbers_orjson_cannot_hold_are_stored_and_answered_as_sent(client):
+    """Documents are written by orjson, and by the standard encoder where orjson cannot hold a
+    value (an integer beyond 64 bits): either way the agent reads back as it was sent."""
+    tool = server_tool()
+    tool["function"]["parameters"] = {
+        "type": "object",
+        "properties": {"count": {"type": "integer", "maximum": 2**70, "minimum": -(2**64)}},
+    }
+    body = with_tools(tool)
+    body["llm_config"]["temperature"] = 1e-05
+
+    created = client.post("/assistants", json=body)
+
+    assert created.status_code == 201, created.get_json()
+    url = f"/assistants/{created.get_json()['assistant']['id']}"
+    fetched = client.get(url)
+    assert fetched.data == created.data
+    stored = fetched.get_json()["assistant"]["llm_config"]
+    assert stored["tools"][0]["function"]["parameters"] == tool["function"]["parameters"]
+    assert stored["temperature"] == 1e-05
