@@ -7,15 +7,12 @@ here, measured through WSGI). This answers `GET <prefix>/agents/{id}` and `GET <
 everything else to Flask: another method, a path it does not know exactly (an uppercase id, a
 trailing slash), a key it does not accept, a query or precondition it does not take, an agent
 that is not there, a database that fails. Flask then answers those as it always has, errors
-included. It is not installed in test mode (namespaces, faults, the journal and the clock are
-Flask's hooks) nor when rate limits are on (their count and headers are too), and it sits inside
-RequestLog, so the request id and the access line are the same either way.
+included. Where it is installed, and where it sits, is fast_path.py's.
 
 A list page asked again is answered from what the thread kept of it (RecentPages) as long as
 the engine's change stamp says nothing it reads has been written since.
 """
 
-import re
 import threading
 from collections import OrderedDict
 from urllib.parse import parse_qsl
@@ -26,7 +23,6 @@ from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.http import parse_etags
 
 import models
-from auth import known_key
 from routes.agents import (
     ENTITY_TAG_LIST,
     FAMILIES,
@@ -35,11 +31,10 @@ from routes.agents import (
     list_page,
     next_page_link,
 )
+from routes.fast_path import JSON, FastPath, fast_paths_allowed
 from storage import DatabaseUnavailable
 from store import reset_current_store
-from strict_fields import LOWERCASE_UUID_PATTERN
 
-JSON = ("Content-Type", "application/json")
 # What each thread keeps of the list pages it answered last (RecentPages): a page of 100 full
 # agents is about 210 KB.
 PAGES_KEPT = 8
@@ -59,52 +54,17 @@ def wrap(app, wsgi_app):
     return FastReads(app, wsgi_app) if fast_paths_allowed(app) else wsgi_app
 
 
-def fast_paths_allowed(app):
-    """Whether requests may be answered before Flask: not in test mode nor under rate limits
-    (their hooks are Flask's), and not where the config sets FAST_PATHS to False, as the tests
-    that compare both paths do."""
-    if not app.config.get("FAST_PATHS", True):
-        return False
-    return not app.config["TEST_MODE"] and app.config["RATE_LIMIT"] is None
-
-
-def agent_paths(app):
-    """The paths of the agents (group 1, the family) and of one agent (group 2, its id)."""
-    families = "|".join(FAMILIES)
-    agent_id = LOWERCASE_UUID_PATTERN.strip("^$")
-    return re.compile(rf"{re.escape(app.config['URL_PREFIX'])}/({families})(?:/({agent_id}))?")
-
-
-def authorized(environ, keys):
-    """No keys are set, or the Bearer token is one: else Flask answers the 401."""
-    return not keys or known_key(environ.get("HTTP_AUTHORIZATION", ""), keys)
-
-
-class FastReads:
+class FastReads(FastPath):
     """Answers GET one agent and GET a page of agents; hands every other request on."""
 
     def __init__(self, app, wsgi_app):
-        self.wsgi_app = wsgi_app
-        self.store = app.extensions["store"]
-        self.keys = app.config["API_KEYS"]
-        self.paths = agent_paths(app)
-        # Builds the next page's URL as url_for does for a request at the root.
-        self.urls = app.url_map.bind("localhost")
+        super().__init__(app, wsgi_app)
         self.recent_pages = RecentPages(self.store.engine)
 
-    def __call__(self, environ, start_response):
-        answer = None
-        if environ["REQUEST_METHOD"] == "GET" and not environ.get("SCRIPT_NAME"):
-            match = self.paths.fullmatch(environ.get("PATH_INFO", ""))
-            if match and authorized(environ, self.keys):
-                answer = self._answer(environ, *match.groups())
-        if answer is None:
-            return self.wsgi_app(environ, start_response)
-        status, headers, body = answer
-        start_response(status, headers)
-        return [body]
+    def takes(self, environ, family, agent_id):
+        return environ["REQUEST_METHOD"] == "GET"
 
-    def _answer(self, environ, family, agent_id):
+    def answer(self, environ, family, agent_id):
         token = self.store.activate()
         try:
             self.store.prepare()

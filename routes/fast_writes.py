@@ -7,8 +7,8 @@ Everything else (another media type, a body the schema refuses, an agent that is
 If-Match that fails) goes to Flask with the body as it was read, and Flask answers it as it
 always has. Nothing was written then. A failure once the write has been tried is answered here,
 as Flask's handler answers it (errors.failure_response): handed on, the write could be made
-twice. It is installed where the fast reads are (routes/fast_reads.py), and sits inside
-RequestLog and SizedBodies like them.
+twice. Where it is installed, and where it sits, is fast_path.py's (inside SizedBodies too, so
+a chunked body arrives with its length).
 """
 
 import io
@@ -20,7 +20,7 @@ import catalog
 import models
 from errors import failure_response
 from routes.agents import ENTITY_TAG_LIST, FAMILIES, agent_body, etag_header
-from routes.fast_reads import JSON, agent_paths, authorized, fast_paths_allowed
+from routes.fast_path import JSON, FastPath, fast_paths_allowed
 from schemas import AGENT, load_patched
 from secret_fields import carries_secret
 from store import reset_current_store
@@ -36,46 +36,28 @@ def wrap(app, wsgi_app):
     return FastWrites(app, wsgi_app) if fast_paths_allowed(app) else wsgi_app
 
 
-class FastWrites:
+class FastWrites(FastPath):
     """Answers a plain create or update of an agent; hands every other request on."""
 
     def __init__(self, app, wsgi_app):
+        super().__init__(app, wsgi_app)
         self.app = app
-        self.wsgi_app = wsgi_app
-        self.store = app.extensions["store"]
         self.catalog = app.extensions["catalog"]
-        self.keys = app.config["API_KEYS"]
         self.max_bytes = app.config["MAX_BODY_BYTES"]
-        self.paths = agent_paths(app)
-        # Builds the Location URL as url_for does for a request at the root.
-        self.urls = app.url_map.bind("localhost")
 
-    def __call__(self, environ, start_response):
-        answer = None
+    def takes(self, environ, family, agent_id):
         method = environ["REQUEST_METHOD"]
-        if method in ("POST", "PATCH") and not environ.get("SCRIPT_NAME"):
-            match = self.paths.fullmatch(environ.get("PATH_INFO", ""))
-            one_agent = match is not None and match.group(2) is not None
-            if match and one_agent == (method == "PATCH") and self._takes(environ):
-                answer = self._answer(environ, *match.groups())
-        if answer is None:
-            return self.wsgi_app(environ, start_response)
-        status, headers, body = answer
-        start_response(status, headers)
-        return [body]
-
-    def _takes(self, environ):
         media_type = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
         length = environ.get("CONTENT_LENGTH", "")
         return (
-            media_type in MEDIA_TYPES
+            method == ("POST" if agent_id is None else "PATCH")
+            and media_type in MEDIA_TYPES
             and length.isdigit()
             and int(length) <= self.max_bytes
             and "HTTP_IDEMPOTENCY_KEY" not in environ
-            and authorized(environ, self.keys)
         )
 
-    def _answer(self, environ, family, agent_id):
+    def answer(self, environ, family, agent_id):
         raw = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
         # Whoever answers, Flask or this, reads the body from here.
         environ["wsgi.input"] = io.BytesIO(raw)
