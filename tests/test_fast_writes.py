@@ -166,13 +166,17 @@ def test_with_api_keys_only_a_known_key_is_answered_before_flask(pair, authoriza
         assert response.data == flask.data
 
 
-def test_under_a_url_prefix_only_the_prefixed_paths_are_answered_before_flask(pair):
-    both = pair(URL_PREFIX=PREFIX)
+@pytest.mark.parametrize(
+    "prefix, quoted", [(PREFIX, PREFIX), ("/api v1/ünï", "/api%20v1/%C3%BCn%C3%AF")]
+)
+def test_under_a_url_prefix_only_the_prefixed_paths_are_answered_before_flask(pair, prefix, quoted):
+    both = pair(URL_PREFIX=prefix)
 
-    prefixed, _, answered_fast = both.answers("POST", f"{PREFIX}/agents", json=VALID_AGENT)
+    prefixed, flask, answered_fast = both.answers("POST", f"{prefix}/agents", json=VALID_AGENT)
     assert answered_fast and prefixed.status_code == 201
     agent = prefixed.get_json()["agent"]
-    assert prefixed.headers["Location"] == f"{PREFIX}/agents/{agent['id']}"
+    assert prefixed.headers["Location"] == f"{quoted}/agents/{agent['id']}"
+    assert flask.headers["Location"] == f"{quoted}/agents/{flask.get_json()['agent']['id']}"
     bare, answered_fast = both.same_answer("/agents", method="POST", json=VALID_AGENT)
     assert not answered_fast and bare.status_code == 404
 
