@@ -166,9 +166,7 @@ def test_with_api_keys_only_a_known_key_is_answered_before_flask(pair, authoriza
         assert response.data == flask.data
 
 
-@pytest.mark.parametrize(
-    "prefix, quoted", [(PREFIX, PREFIX), ("/api v1/ünï", "/api%20v1/%C3%BCn%C3%AF")]
-)
+@pytest.mark.parametrize("prefix, quoted", [(PREFIX, PREFIX), ("/api v1", "/api%20v1")])
 def test_under_a_url_prefix_only_the_prefixed_paths_are_answered_before_flask(pair, prefix, quoted):
     both = pair(URL_PREFIX=prefix)
 
