@@ -17,7 +17,7 @@ from errors import ApiError, error_response, failure_response
 from logs import LOGGER, request_id
 from models import DEFAULT_NAMESPACE, AgentIdsTaken
 from routes.jsonio import PARSED_BODY, parse_json
-from secret_fields import CONTAINERS, SECRET_NAMES, is_secret, masked_secrets, may_name_a_secret
+from secret_fields import CONTAINERS, SECRET_NAMES, is_secret, masked_secrets
 from sentences import validation_message
 from store import hold_writes, utc_timestamp
 from testdouble import state
@@ -181,9 +181,8 @@ def _recorded_body(sent):
         body = sent.environ[PARSED_BODY] if PARSED_BODY in sent.environ else parse_json(raw)
     except ApiError:
         return f"[not kept: {len(raw)} bytes of {kind}, not JSON]"
-    if isinstance(body, CONTAINERS) and may_name_a_secret(raw):
-        return _masked(body)
-    return body
+    # Read from the parsed value, so an escaped name or another encoding hides nothing.
+    return _masked(body) if isinstance(body, CONTAINERS) else body
 
 
 def _masked(value, parent_key=None):
@@ -192,8 +191,9 @@ def _masked(value, parent_key=None):
 
     orjson writes a member's name as it is (none of the letters of `secret` is ever escaped), so
     text without `secret"` in it has no member named secret or webhook_secret. It writes a
-    container in a few microseconds, where walking a full agent's members costs about thirty;
-    a body kept here is at most LARGEST_JOURNALED_BODY, each level of it written once.
+    container in a few microseconds, where walking a full agent's members costs about thirty.
+    A container is written again for each level above it that names a secret, in a body of at
+    most LARGEST_JOURNALED_BODY.
     """
     try:
         if b'secret"' not in orjson.dumps(value):
