@@ -154,7 +154,7 @@ def _journal_entry(status):
         "query": sent.args.to_dict(flat=False) if sent.query_string else {},
         "headers": {
             name: REDACTED if name.lower() == "authorization" else value
-            for name, value in sent.headers.items()
+            for name, value in sent.headers
         },
         "body": _recorded_body(sent),
         "status": status,
