@@ -190,9 +190,9 @@ def _masked(value, parent_key=None):
     secret.
 
     orjson writes a member's name as it is (none of the letters of `secret` is ever escaped), so
-    text without `secret"` in it has no member named secret or webhook_secret. It writes a
-    container in a few microseconds, where walking a full agent's members costs about thirty.
-    A container is written again for each level above it that names a secret, in a body of at
+    text without `secret"` in it has no member named secret or webhook_secret. It writes a full
+    agent in about 2 µs, where a walk through all its members took about 25 µs of a create. A
+    container is written again for each level above it that names a secret, in a body of at
     most LARGEST_JOURNALED_BODY.
     """
     try:
