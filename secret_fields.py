@@ -23,7 +23,9 @@ CONTAINERS = (dict, list)
 SECRET_NAMES = frozenset(("webhook_secret", "secret"))
 
 
-def _is_secret(key, value, parent_key):
+def is_secret(key, value, parent_key):
+    """True when the member `key: value` of an object that is the member `parent_key` of its
+    own parent (None at the top) is a secret."""
     return value is not None and (
         key == "webhook_secret" or (key == "secret" and parent_key == "server")
     )
@@ -33,7 +35,7 @@ def carries_secret(value, parent_key=None):
     """True when the JSON value holds a non-null secret anywhere."""
     if isinstance(value, dict):
         return any(
-            _is_secret(key, item, parent_key) or carries_secret(item, key)
+            is_secret(key, item, parent_key) or carries_secret(item, key)
             for key, item in value.items()
         )
     if isinstance(value, list):
@@ -46,7 +48,7 @@ def masked_secrets(value, mask, parent_key=None):
     if isinstance(value, dict):
         return {
             key: mask
-            if key in SECRET_NAMES and _is_secret(key, item, parent_key)
+            if key in SECRET_NAMES and is_secret(key, item, parent_key)
             else masked_secrets(item, mask, key)
             if isinstance(item, CONTAINERS)
             else item

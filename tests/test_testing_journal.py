@@ -108,6 +108,32 @@ def test_webhook_secrets_are_redacted_at_any_depth(double):
     assert "top-secret" not in response.get_data(as_text=True)
 
 
+def test_only_members_that_are_secrets_are_redacted_beside_the_word_secret_elsewhere(double):
+    body = {
+        "name": "secret",
+        "webhook_secret": {"a": ["top-secret-14"]},
+        "notes": {"secret": "not under a server", "server": {"secret": None}},
+        "about": ['the "secret"', {"secret_word": "kept"}],
+        "tools": [{"server": {"url": "u", "secret": "top-secret-15"}}, {"server": []}],
+        "deep": [[{"webhook_secret": "top-secret-16", "other": {"webhook_secret": 0}}]],
+    }
+    double.post("/agents", json=body)
+
+    assert journal(double)[0]["body"] == {
+        **body,
+        "webhook_secret": "[redacted]",
+        "tools": [{"server": {"url": "u", "secret": "[redacted]"}}, {"server": []}],
+        "deep": [[{"webhook_secret": "[redacted]", "other": {"webhook_secret": "[redacted]"}}]],
+    }
+
+
+def test_a_secret_beside_an_integer_beyond_64_bits_is_redacted(double):
+    body = {"name": "Big", "limits": {"max": 2**70, "server": {"secret": "top-secret-17"}}}
+    double.post("/agents", json=body)
+    limits = journal(double)[0]["body"]["limits"]
+    assert limits == {"max": 2**70, "server": {"secret": "[redacted]"}}
+
+
 # Bodies that are not JSON, each holding a secret in a form a text search would miss.
 UNPARSED_BODIES = {
     "broken JSON": (b'{"name": "broken", "webhook_secret": "top-secret-5", ', "application/json"),
@@ -141,7 +167,7 @@ def test_a_body_that_is_not_json_is_journaled_as_its_size_and_type_only(double, 
     assert "top-secret" not in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("data", ["[1, 2]", '"text"', "null", "7"])
+@pytest.mark.parametrize("data", ["[1, 2]", '"text"', "null", "7", '"a \\"secret\\""'])
 def test_a_json_body_that_is_not_an_object_is_kept_as_json(double, data):
     double.post("/agents", data=data, content_type="application/json")
     assert journal(double)[0]["body"] == json.loads(data)
