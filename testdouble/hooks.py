@@ -6,7 +6,6 @@ import os
 import time
 from pathlib import Path
 
-import orjson
 from flask import current_app, g, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
@@ -17,7 +16,7 @@ from errors import ApiError, error_response, failure_response
 from logs import LOGGER, request_id
 from models import DEFAULT_NAMESPACE, AgentIdsTaken
 from routes.jsonio import PARSED_BODY, parse_json
-from secret_fields import CONTAINERS, SECRET_NAMES, is_secret, masked_secrets
+from secret_fields import masked_secrets
 from sentences import validation_message
 from store import hold_writes, utc_timestamp
 from testdouble import state
@@ -182,34 +181,7 @@ def _recorded_body(sent):
     except ApiError:
         return f"[not kept: {len(raw)} bytes of {kind}, not JSON]"
     # Read from the parsed value, so an escaped name or another encoding hides nothing.
-    return _masked(body) if isinstance(body, CONTAINERS) else body
-
-
-def _masked(value, parent_key=None):
-    """`masked_secrets(value, REDACTED)`, walking only into the containers whose JSON names a
-    secret.
-
-    orjson writes a member's name as it is (none of the letters of `secret` is ever escaped), so
-    text without `secret"` in it has no member named secret or webhook_secret. It writes a full
-    agent in about 2 µs, where a walk through all its members took about 25 µs of a create. A
-    container is written again for each level above it that names a secret, in a body of at
-    most LARGEST_JOURNALED_BODY.
-    """
-    try:
-        if b'secret"' not in orjson.dumps(value):
-            return value
-    except TypeError:  # what orjson cannot write (an integer beyond 64 bits): every member
-        return masked_secrets(value, REDACTED, parent_key)
-    if isinstance(value, list):
-        return [_masked(item) if isinstance(item, CONTAINERS) else item for item in value]
-    return {
-        key: REDACTED
-        if key in SECRET_NAMES and is_secret(key, item, parent_key)
-        else _masked(item, key)
-        if isinstance(item, CONTAINERS)
-        else item
-        for key, item in value.items()
-    }
+    return masked_secrets(body, REDACTED)
 
 
 def read_fixtures_file(path):
