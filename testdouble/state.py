@@ -7,7 +7,6 @@ import hashlib
 import uuid
 from contextlib import nullcontext
 
-import orjson
 from peewee import AutoField, BooleanField, CompositeKey, IntegerField, TextField
 
 from models import (
@@ -271,9 +270,9 @@ def record_request(entry, namespace=DEFAULT_NAMESPACE):
         namespace,
         entry["method"],
         entry["path"],
-        _journal_json(entry["query"]),
-        _journal_json(entry["headers"]),
-        _journal_json(entry["body"]),  # a missing body too, as JSON's null, as the model stores it
+        to_json(entry["query"]),
+        to_json(entry["headers"]),
+        to_json(entry["body"]),  # a missing body too, as JSON's null, as the model stores it
         entry["status"],
         entry["received_at"],
     )
@@ -287,16 +286,6 @@ def record_request(entry, namespace=DEFAULT_NAMESPACE):
             db.execute_sql(FORGET_OLD_JOURNAL_ENTRIES, (namespace, namespace, JOURNAL_LIMIT - 1))
     if forget:
         del _recorded_since_forgetting[namespace]
-
-
-def _journal_json(value):
-    """A journal column's JSON text: orjson's, a tenth of the cost of the standard encoder's for
-    a full agent, which writes what orjson cannot hold (an integer beyond 64 bits). The text may
-    differ from `to_json`'s (`1e16` for `1e+16`), never the value it is read back as."""
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        return to_json(value)
 
 
 def journal(method=None, path=None, namespace=DEFAULT_NAMESPACE):
