@@ -72,7 +72,7 @@ class FastWrites(FastPath):
             if not isinstance(body, dict):
                 return None
             if agent_id is None:
-                return self._create(environ, family, body)
+                return self._create(family, body)
             return self._update(environ, family, agent_id, body)
         except LEFT_TO_FLASK:
             environ["wsgi.input"].seek(0)
@@ -83,7 +83,7 @@ class FastWrites(FastPath):
             catalog.reset(tokens[1])
             reset_current_store(tokens[0])
 
-    def _create(self, environ, family, body):
+    def _create(self, family, body):
         agent, _ = models.create_agent(AGENT.load(body))
         location = self._agent_url(family) + agent.id
         return self._agent_answer("201 CREATED", family, agent, [("Location", location)])
