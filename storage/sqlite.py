@@ -77,7 +77,8 @@ class SqliteEngine:
         self.database = SqliteDatabase(
             path, pragmas=PRAGMAS, autoconnect=False, check_same_thread=False
         )
-        # The FileIdentity of the file each thread's connection was opened on.
+        # Per thread: the FileIdentity of the file its connection was opened on, and the
+        # descriptors its writes use with that connection (_WriteFiles).
         self._connected_file = threading.local()
         self._readiness = ReadinessProbe(path)
 
@@ -166,7 +167,7 @@ class SqliteEngine:
         if not database.is_closed():
             if self._file_identity() == getattr(self._connected_file, "identity", None):
                 return
-            database.close()
+            self.close()
         database.connect()
         identity = self._connected_file.identity = self._file_identity()
         if identity and not identity.writable:
@@ -220,27 +221,29 @@ class SqliteEngine:
                 yield savepoint
             return
         try:
-            with self._lock_file(), _keeping_the_first_error(database.atomic("IMMEDIATE")) as txn:
+            files = self._write_files()
+            with files.write_lock(), _keeping_the_first_error(database.atomic("IMMEDIATE")) as txn:
                 yield txn
         except OSError as error:  # the lock file: its folder gone, read-only or full
             raise DatabaseUnavailable(f"cannot take the write lock: {_reason(error)}") from error
         # A test double needs no power-cut durability, and its callers' suites wait on every write.
         if self.durable and flush:
-            self._flush_to_disk()
+            self._flush_to_disk(files)
 
-    def _flush_to_disk(self):
+    def _write_files(self):
+        """The calling thread's _WriteFiles for the connection it has open, opened once for it."""
+        connection = self.database.connection()
+        files = getattr(self._connected_file, "write_files", None)
+        if files is None or files.connection is not connection:
+            if files is not None:
+                files.close()
+            files = self._connected_file.write_files = _WriteFiles(self.path, connection)
+        return files
+
+    def _flush_to_disk(self, files):
         """fsync the WAL: every commit written to it so far, by any connection, is then durable."""
         try:
-            try:
-                descriptor = os.open(f"{self.path}-wal", os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
-                # No WAL: the file's system could not switch it to WAL, and commits went straight
-                # into the database file.
-                descriptor = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                fdatasync(descriptor)
-            finally:
-                os.close(descriptor)
+            fdatasync(files.flushed())
         except OSError as error:
             raise WriteNotFlushed(
                 f"could not flush a committed write to the disk: {error}"
@@ -262,6 +265,10 @@ class SqliteEngine:
     def close(self):
         """Close the calling thread's connection."""
         self.database.close()
+        files = getattr(self._connected_file, "write_files", None)
+        if files is not None:
+            self._connected_file.write_files = None
+            files.close()
 
     def exists(self):
         """Whether the file is there (a command that reads it must not create it)."""
@@ -379,6 +386,50 @@ COUNTS = (
     ("active_agents", "SELECT count(*) FROM agent WHERE is_active"),
     ("idempotency_records", "SELECT count(*) FROM idempotency_record"),
 )
+
+
+class _WriteFiles:
+    """The descriptors one connection's writes use: the lock file's, and that of the file its
+    commits are flushed from. Opening and closing them for each write cost it four system calls,
+    each of which let the process's other threads take the interpreter.
+
+    The WAL a connection writes to stays the same file while it is open (SQLite deletes it only
+    when the last connection closes), so flushing the descriptor opened after its first commit
+    flushes every later one too, even once the path names another file.
+    """
+
+    def __init__(self, path, connection):
+        self.path = path
+        self.connection = connection
+        self._lock = os.open(f"{path}.lock", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, PRIVATE_MODE)
+        self._flushed = None
+
+    @contextmanager
+    def write_lock(self):
+        """Hold the exclusive lock on `<database>.lock`."""
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+
+    def flushed(self):
+        """The descriptor to fsync for the connection's commits: its WAL's."""
+        if self._flushed is None:
+            try:
+                self._flushed = os.open(f"{self.path}-wal", os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                # No WAL: the file's system could not switch it to WAL, and commits went straight
+                # into the database file.
+                self._flushed = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        return self._flushed
+
+    def close(self):
+        for descriptor in (self._lock, self._flushed):
+            if descriptor is not None:
+                os.close(descriptor)
+        self._lock = self._flushed = None
+
 
 # fdatasync skips the file's timestamps, which recovery does not need; macOS has only fsync.
 fdatasync = getattr(os, "fdatasync", os.fsync)

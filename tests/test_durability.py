@@ -107,3 +107,54 @@ def test_a_write_the_disk_cannot_flush_is_not_acknowledged(client, monkeypatch, 
 def test_test_mode_answers_writes_without_waiting_for_the_disk(double, flushes):
     assert double.post("/agents", json=VALID_AGENT).status_code == 201
     assert flushes == []
+
+
+def test_a_connections_writes_open_the_lock_file_and_the_wal_once(client, monkeypatch):
+    assert client.post("/agents", json={**VALID_AGENT, "name": "First"}).status_code == 201
+    opened = []
+    real_open = os.open
+
+    def counting(path, *args, **kwargs):
+        opened.append(os.fspath(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", counting)
+    for index in range(5):
+        assert (
+            client.post("/agents", json={**VALID_AGENT, "name": f"Agent {index}"}).status_code
+            == 201
+        )
+    assert [path for path in opened if path.endswith((".lock", "-wal"))] == []
+
+
+def test_once_the_path_names_another_file_writes_are_flushed_in_that_files_wal(
+    client, database_path, flushes
+):
+    unbranded = {**VALID_AGENT, "business_name": None}
+    assert client.post("/agents", json={**unbranded, "name": "Before"}).status_code == 201
+    copy = database_path.with_name("copy.db")
+    with (
+        contextlib.closing(sqlite3.connect(database_path)) as live,
+        contextlib.closing(sqlite3.connect(copy)) as target,
+    ):
+        live.backup(target)
+    for suffix in ("-wal", "-shm"):
+        database_path.with_name(database_path.name + suffix).unlink()
+    os.replace(copy, database_path)
+
+    assert client.post("/agents", json={**unbranded, "name": "After"}).status_code == 201
+    assert flushes[-1] == flush_of(database_path, "Before", "After")
+    assert deleted_files_open(database_path) == []
+
+
+def deleted_files_open(database_path):
+    """What this process still holds open of files beside the database that are gone."""
+    names = []
+    for descriptor in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(FileNotFoundError):  # the listing's own, closed by now
+            names.append(os.readlink(f"/proc/self/fd/{descriptor}"))
+    return [
+        name
+        for name in names
+        if name.startswith(str(database_path.parent)) and name.endswith("(deleted)")
+    ]
