@@ -101,3 +101,25 @@ def test_a_read_only_file_refuses_writes_though_other_connections_keep_it_open(
         assert other.execute('SELECT count(*) FROM "agent"').fetchone() == (1,)
     assert refused.status_code == 503
     assert refused.get_json()["code"] == "database_unavailable"
+
+
+def test_write_access_is_asked_again_only_once_the_file_changes(
+    client, create_agent, database_path, monkeypatch
+):
+    agent = create_agent()
+    asked = []
+    real_access = os.access
+
+    def counting(path, mode, **options):
+        asked.append(os.fspath(path))
+        return real_access(path, mode, **options)
+
+    monkeypatch.setattr(os, "access", counting)
+    for _ in range(5):
+        assert client.get(f"/agents/{agent['id']}").status_code == 200
+    assert str(database_path) not in asked
+
+    with read_only(database_path):
+        refused = client.post("/agents", json={**VALID_AGENT, "name": "Never stored"})
+    assert refused.status_code == 503
+    assert str(database_path) in asked
