@@ -4,7 +4,9 @@ serving.py serves with worker.BufferedThreadWorker: a request reaches a thread o
 it is whole, and gunicorn's own refusals come in the service's error shape.
 """
 
+import contextlib
 import json
+import os
 import re
 import socket
 import time
@@ -188,3 +190,24 @@ def test_a_large_answer_to_a_client_that_does_not_read_leaves_the_thread_free(on
     finally:
         for sock in stalled:
             sock.close()
+
+
+def heartbeat_of(worker_pid):
+    """The ctime of the file a gunicorn worker touches to tell its master it lives."""
+    folder = f"/proc/{worker_pid}/fd"
+    for descriptor in os.listdir(folder):
+        with contextlib.suppress(FileNotFoundError):
+            if "wgunicorn-" in os.readlink(f"{folder}/{descriptor}"):
+                return os.stat(f"{folder}/{descriptor}").st_ctime_ns
+    raise AssertionError("the worker has no heartbeat file")
+
+
+def test_a_busy_worker_still_tells_its_master_it_lives(one_thread):
+    [worker] = one_thread.worker_pids()
+    beats = {heartbeat_of(worker)}
+    with requests.Session() as session:
+        deadline = time.monotonic() + 3.5
+        while time.monotonic() < deadline:
+            assert session.get(f"{one_thread.url}/healthz", timeout=2).status_code == 200
+            beats.add(heartbeat_of(worker))
+    assert len(beats) >= 3

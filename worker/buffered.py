@@ -46,6 +46,9 @@ LINGER_TIMEOUT = 2.0
 MAX_HEAD_BYTES = 64 * 1024
 # Any blocking read or write left to a thread (a chunked body, say) gives up after this long.
 THREAD_IO_TIMEOUT = 10.0
+# Seconds between the worker's signs of life to the master, which kills it after `timeout` (30)
+# without one; gunicorn gives one at every turn of its loop, about one a request under load.
+NOTIFY_INTERVAL = 1.0
 
 RECEIVE_CHUNK = 64 * 1024
 HEAD_END = b"\r\n\r\n"
@@ -183,6 +186,7 @@ class BufferedThreadWorker(JsonThreadWorker):
         self.reading = set()  # connections waiting for more of their request
         self.writing = set()  # connections with an answer left to write
         self.lingering = deque()  # connections closing, waiting for the client's FIN
+        self.notified_at = float("-inf")
 
     @classmethod
     def check_config(cls, cfg, log):
@@ -192,6 +196,13 @@ class BufferedThreadWorker(JsonThreadWorker):
                 "BufferedThreadWorker reads plain HTTP/1.1 only; "
                 "TLS and HTTP/2 belong to the proxy in front."
             )
+
+    def notify(self):
+        """Tell the master this worker lives, once a NOTIFY_INTERVAL: each time is a system call."""
+        now = time.monotonic()
+        if now - self.notified_at >= NOTIFY_INTERVAL:
+            self.notified_at = now
+            super().notify()
 
     # Reading requests.
 
