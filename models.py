@@ -211,13 +211,15 @@ def create_agent(fields, idempotency_key=None, fingerprint=None, namespace=DEFAU
     was first answered, and creates nothing.
     """
     store = current_store()
+    # Built before the write lock where it can be, the row keeps other writers waiting less.
+    row = None if store.stamps_read_the_database else _new_agent_row(store, namespace, fields)
     with write_transaction():
         if idempotency_key is not None:
             earlier = _idempotent_replay(namespace, idempotency_key, fingerprint)
             if earlier is not None:
                 return earlier, True
-        now = store.now(namespace)
-        row = agent_row(namespace, store.new_id(namespace), fields, now, now)
+        if row is None:
+            row = _new_agent_row(store, namespace, fields)
         # INSERT_AGENT names the columns in _row's order.
         db.execute_sql(INSERT_AGENT, tuple(row.values()))
         _index_pending_searches_now_and_then()
@@ -234,6 +236,11 @@ def create_agent(fields, idempotency_key=None, fingerprint=None, namespace=DEFAU
                 created=time.time(),
             )
     return StoredAgent(agent_id, document, etag), False
+
+
+def _new_agent_row(store, namespace, fields):
+    now = store.now(namespace)
+    return agent_row(namespace, store.new_id(namespace), fields, now, now)
 
 
 def _idempotent_replay(namespace, key, fingerprint):

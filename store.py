@@ -33,14 +33,16 @@ class Store:
     """One database engine, and the clock and ids that stamp what is written to it.
 
     Test mode replaces `now(namespace)` and `new_id(namespace, taken)` with a namespace's frozen
-    clock and seeded ids (none of them stored, nor in `taken`), and adds to `on_prepare` what
-    must happen once the tables exist.
+    clock and seeded ids (none of them stored, nor in `taken`), which read the database and so
+    must be called inside the write transaction (`stamps_read_the_database`), and adds to
+    `on_prepare` what must happen once the tables exist.
     """
 
     def __init__(self, engine):
         self.engine = engine
         self.now = lambda namespace: utc_timestamp()
         self.new_id = lambda namespace, taken=(): random_id()
+        self.stamps_read_the_database = False
         self.on_prepare = []
         self._prepared = False
         self._preparing = threading.Lock()

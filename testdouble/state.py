@@ -123,6 +123,7 @@ def install_stamps(store):
     """Stamp the store's new agents with their namespace's frozen clock and seeded ids."""
     store.now = namespace_now
     store.new_id = next_namespace_id
+    store.stamps_read_the_database = True
 
 
 def namespace_now(namespace):
