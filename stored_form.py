@@ -26,6 +26,15 @@ def to_json(value):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
+def from_json(text):
+    """What `to_json` wrote, read back: by orjson, a third of the standard parser's cost for a
+    full agent, and by the standard one for the integers beyond 64 bits orjson refuses."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def etag_of(document):
     """The entity tag of a stored representation, unquoted as HTTP libraries compare them."""
     return hashlib.blake2b(document.encode(), digest_size=16).hexdigest()
@@ -96,12 +105,12 @@ def search_text(fields):
 
 def editable_fields(document, webhook_secret, tool_secrets=None):
     """A stored agent as the writable fields a client could send, secrets included."""
-    fields = json.loads(document)
+    fields = from_json(document)
     for key in READ_ONLY_FIELDS:
         fields.pop(key, None)
     if webhook_secret is not None:
         fields["webhook_secret"] = webhook_secret
-    secrets = json.loads(tool_secrets) if tool_secrets else []
+    secrets = from_json(tool_secrets) if tool_secrets else []
     for index, tool in enumerate(_tools(fields)):
         server = tool.get("server")
         if server is None:

@@ -806,3 +806,8 @@ def test_numbers_orjson_cannot_hold_are_stored_and_answered_as_sent(client):
     stored = fetched.get_json()["assistant"]["llm_config"]
     assert stored["tools"][0]["function"]["parameters"] == tool["function"]["parameters"]
     assert stored["temperature"] == 1e-05
+
+    # An update reads the stored document back: it keeps what it does not change.
+    patched = client.patch(url, json={"name": "Renamed"})
+    assert patched.status_code == 200, patched.get_json()
+    assert patched.get_json()["assistant"]["llm_config"] == stored
