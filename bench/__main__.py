@@ -204,8 +204,7 @@ def _measure(folder, urls, options):
             own = {**files, "ids": ids[engine]}
             targets.append(report.Target(engine, services[engine], options.agents, own))
         if options.peer:
-            everything = requests.get(f"{service.url}/agents", timeout=60).json()["agents"]
-            peer = json_server.JsonServer(folder, everything, _free_port())
+            peer = json_server.JsonServer(folder, _every_agent(service.url), _free_port())
             peer_files = {**files, "list_path": JSON_SERVER_LIST_PAGE}
             targets.append(report.Target("json-server", peer, options.agents, peer_files))
         for engine, engine_ids in scale_ids.items():
@@ -217,6 +216,19 @@ def _measure(folder, urls, options):
             if target.server not in services.values():
                 running.enter_context(target.server)
         return _drive_all(targets, options)
+
+
+def _every_agent(url):
+    """Every agent the service at `url` holds, read a page at a time: one answer of all 1,000
+    (2.5 MB) raised a worker's peak RSS from 56.5 to 63.3 MB, more than any benchmarked request
+    does, and the benchmark reports that peak."""
+    agents_read, query = [], {"limit": 100}
+    while True:
+        page = requests.get(f"{url}/agents", params=query, timeout=60).json()
+        agents_read += page["agents"]
+        if not page["has_more"]:
+            return agents_read
+        query["cursor"] = page["next_cursor"]
 
 
 def _scale_database(engine):
