@@ -1,14 +1,17 @@
 """The worker's client socket: its descriptor stays non-blocking while its mode switches, and
-blocking operations wait for the descriptor as a socket with a timeout does."""
+blocking operations wait for the descriptor as a socket with a timeout does; and the stand-in a
+thread writes its answer to, which sends a head with the body after it."""
 
 import os
 import socket
 import threading
 import time
+from collections import deque
+from types import SimpleNamespace
 
 import pytest
 
-from worker.buffered import THREAD_IO_TIMEOUT, _TimedSocket
+from worker.buffered import JOINED_BODY_BYTES, THREAD_IO_TIMEOUT, _Outbox, _TimedSocket
 
 
 @pytest.fixture
@@ -91,3 +94,48 @@ def test_a_peer_that_closes_is_seen_as_from_any_socket(pair):
     timed.setblocking(True)
     theirs.close()
     assert timed.recv(10) == b""
+
+
+def received_now(sock):
+    sock.setblocking(False)
+    try:
+        return sock.recv(1 << 20)
+    except BlockingIOError:
+        return b""
+
+
+def test_an_answers_head_is_sent_with_its_body(pair):
+    timed, theirs = pair
+    outbox = _Outbox(timed, SimpleNamespace(outbox=deque()))
+    outbox.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n")
+    assert received_now(theirs) == b""
+    outbox.sendall(b"{}")
+    time.sleep(0.05)
+    assert received_now(theirs) == b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+
+
+def test_a_head_alone_goes_when_the_answer_is_finished(pair):
+    timed, theirs = pair
+    outbox = _Outbox(timed, SimpleNamespace(outbox=deque()))
+    outbox.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+    outbox.finish()
+    time.sleep(0.05)
+    assert received_now(theirs) == b"HTTP/1.1 204 No Content\r\n\r\n"
+
+
+def test_a_long_body_follows_its_head_in_order(pair):
+    timed, theirs = pair
+    conn = SimpleNamespace(outbox=deque())
+    outbox = _Outbox(timed, conn)
+    body = os.urandom(JOINED_BODY_BYTES + 1)
+    outbox.sendall(b"HEAD\r\n\r\n")
+    outbox.sendall(body)
+    outbox.finish()
+    received = bytearray()
+    deadline = time.monotonic() + 5
+    while len(received) < len(body) + 8 and time.monotonic() < deadline:
+        chunk = received_now(theirs)
+        if not chunk and conn.outbox:  # what the socket did not take: the poller's to write
+            timed.sendall(conn.outbox.popleft())
+        received += chunk
+    assert bytes(received) == b"HEAD\r\n\r\n" + body
