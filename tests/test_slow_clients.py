@@ -211,3 +211,20 @@ def test_a_busy_worker_still_tells_its_master_it_lives(one_thread):
             assert session.get(f"{one_thread.url}/healthz", timeout=2).status_code == 200
             beats.add(heartbeat_of(worker))
     assert len(beats) >= 3
+
+
+def test_a_client_that_waits_for_100_continue_gets_it_before_sending_its_body(one_thread):
+    body = json.dumps({"name": "Waited for the 100"}).encode()
+    head = (
+        b"POST /agents HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Expect: 100-continue\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body)
+    )
+    with socket.create_connection(address(one_thread), timeout=2) as sock:
+        sock.sendall(head)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue\r\n")
+        sock.sendall(body)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 201 ")
+    assert json.loads(received.partition(b"\r\n\r\n")[2])["agent"]["name"] == "Waited for the 100"

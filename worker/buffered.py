@@ -53,6 +53,7 @@ NOTIFY_INTERVAL = 1.0
 RECEIVE_CHUNK = 64 * 1024
 # A body up to this long is sent with its head in one call; a longer one is not copied for it.
 JOINED_BODY_BYTES = 64 * 1024
+INTERIM_ANSWER = re.compile(rb"HTTP/\d\.\d 1\d\d ")
 HEAD_END = b"\r\n\r\n"
 CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*(\d+)[ \t]*(?=\r\n)", re.IGNORECASE)
 TRANSFER_ENCODING = re.compile(rb"\r\ntransfer-encoding[ \t]*:", re.IGNORECASE)
@@ -142,18 +143,20 @@ class _Outbox:
     takes at once and keeps the rest for the poller, so the thread never waits on the client.
 
     gunicorn writes a response's head, then its body: the head waits for the first write after
-    it (or `finish`), so a response of one body goes out in one system call, not two.
+    it (or `finish`), so a response of one body goes out in one system call, not two. An
+    interim answer (100 Continue, which a client may wait for before it sends its body) goes at
+    once.
     """
 
     def __init__(self, sock, conn):
         self._sock = sock
         self._conn = conn
         self._head = None
-        self._started = False
+        self._expecting_head = True
 
     def sendall(self, data):
-        if not self._started:
-            self._started = True
+        if self._expecting_head and not INTERIM_ANSWER.match(data):
+            self._expecting_head = False
             self._head = bytes(data)
             return
         if self._head is not None and len(data) <= JOINED_BODY_BYTES:
