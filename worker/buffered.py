@@ -65,8 +65,8 @@ class _TimedSocket(socket.socket):
     """A client socket whose descriptor stays non-blocking, its mode kept here instead.
 
     Python makes a system call each time a socket switches between non-blocking and timed, and
-    hands the interpreter to another thread meanwhile; gunicorn and this worker switch about ten
-    times a request (GET one answered 11% faster without them). The poller uses the socket
+    hands the interpreter to another thread meanwhile; gunicorn and this worker switched about
+    seven times a request (GET one answered 11% faster without them). The poller uses the socket
     non-blocking. Blocking, as threads use it, an operation waits for the descriptor up to the
     timeout (THREAD_IO_TIMEOUT when none is given: a thread never waits forever), then raises
     TimeoutError as a socket with a timeout does.
