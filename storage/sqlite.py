@@ -273,10 +273,7 @@ class SqliteEngine:
     @contextmanager
     def _lock_file(self):
         """Hold the exclusive lock on `<database>.lock`; closing the descriptor releases it."""
-        # A bare descriptor: a Python file object would cost every write about 70 µs to build.
-        descriptor = os.open(
-            f"{self.path}.lock", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, PRIVATE_MODE
-        )
+        descriptor = _open_lock_file(self.path)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX)
             yield
@@ -409,6 +406,12 @@ COUNTS = (
 )
 
 
+def _open_lock_file(path):
+    """A descriptor of `<path>.lock`, the writers' lock file, made private if it is new. A bare
+    descriptor: a Python file object cost a write about 70 µs to build."""
+    return os.open(f"{path}.lock", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, PRIVATE_MODE)
+
+
 class _WriteFiles:
     """The descriptors one connection's writes use: the lock file's, and that of the file its
     commits are flushed from. Opening and closing them for each write cost it four system calls,
@@ -422,7 +425,7 @@ class _WriteFiles:
     def __init__(self, path, connection):
         self.path = path
         self.connection = connection
-        self._lock = os.open(f"{path}.lock", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, PRIVATE_MODE)
+        self._lock = _open_lock_file(path)
         self._flushed = None
 
     @contextmanager
