@@ -104,24 +104,20 @@ class _TimedSocket(socket.socket):
 
     def sendall(self, data, flags=0):
         view = memoryview(data).cast("B")
-        deadline = None if self._timeout == 0.0 else time.monotonic() + self._timeout
+        # As for a timed socket, the timeout bounds the whole of it, not each send.
+        deadline = time.monotonic() + self._timeout
         while view:
-            try:
-                sent = super().send(view, flags)
-            except BlockingIOError:
-                if deadline is None:
-                    raise
-                self._wait_until(select.POLLOUT, deadline)
-                continue
+            sent = self._waiting(select.POLLOUT, super().send, view, flags, deadline=deadline)
             view = view[sent:]
 
     # Never waits, whatever the mode: the answer's writer keeps what the client does not take.
     send_now = socket.socket.send
 
-    def _waiting(self, event, operation, *args):
+    def _waiting(self, event, operation, *args, deadline=None):
         if self._timeout == 0.0:
             return operation(*args)
-        deadline = time.monotonic() + self._timeout
+        if deadline is None:
+            deadline = time.monotonic() + self._timeout
         while True:
             try:
                 return operation(*args)
