@@ -20,15 +20,16 @@ import time
 
 from gunicorn.glogging import Logger
 
-import migrations
 from config import ConfigError, exposure_refusal, load_settings
 from logs import configure_logging, json_formatter
-from storage import DatabaseUnavailable
+from storage import DatabaseUnavailable, leave_out_unused_drivers
 
 try:
     _settings = load_settings()
 except ConfigError as error:
     sys.exit(f"Error: {error}")
+# Nothing above imports Peewee; the app, the models and migrations are imported after this.
+leave_out_unused_drivers(_settings["DATABASE_URL"])
 
 bind = [_settings["BIND"]]
 # Two workers per core keep the cores busy while others wait on SQLite's fsync; each worker's
@@ -95,6 +96,8 @@ def on_starting(server):
             store.prepare()
         except (ConfigError, DatabaseUnavailable) as error:
             raise SystemExit(f"Error: {error}") from None
+        import migrations
+
         server.log.info(
             "Database: %s (schema version %d)", store.engine.location, migrations.latest_version()
         )

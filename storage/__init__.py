@@ -24,8 +24,15 @@ configured URL names through the same few members:
     check()                 a report: integrity, schema version and counts
     backup_advice(target)   None where `backup(target)` copies the database; else what does
 
-sqlite.py is the embedded engine, postgresql.py the shared one.
+sqlite.py is the embedded engine, postgresql.py the shared one; which one a URL names is said
+here, without importing either.
 """
+
+import os
+import sys
+
+SQLITE_SCHEME = "sqlite:///"
+POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
 
 
 class DatabaseUnavailable(Exception):
@@ -36,16 +43,26 @@ class WriteNotFlushed(DatabaseUnavailable):
     """A committed write the disk did not confirm: others can read it, a power cut may lose it."""
 
 
+def is_postgresql_url(database_url):
+    return database_url.startswith(POSTGRESQL_SCHEMES)
+
+
+def sqlite_path(database_url):
+    """The absolute file path of a `sqlite:///relative` or `sqlite:////absolute` URL."""
+    if not database_url.startswith(SQLITE_SCHEME) or len(database_url) == len(SQLITE_SCHEME):
+        raise ValueError("must look like sqlite:///path/to/file.db")
+    return os.path.abspath(database_url[len(SQLITE_SCHEME) :])
+
+
 def absolute_url(database_url):
     """The URL with any file path in it made absolute; ValueError, saying what the URL should
     look like, unless an engine speaks it."""
-    from storage.postgresql import checked_url, is_postgresql_url
-    from storage.sqlite import URL_SCHEME, sqlite_path
-
     if is_postgresql_url(database_url):
+        from storage.postgresql import checked_url
+
         return checked_url(database_url)
     try:
-        return URL_SCHEME + sqlite_path(database_url)
+        return SQLITE_SCHEME + sqlite_path(database_url)
     except ValueError:
         raise ValueError(
             "must look like sqlite:///path/to/file.db or postgresql://user@host:port/database"
@@ -54,9 +71,11 @@ def absolute_url(database_url):
 
 def shown_url(database_url):
     """The URL as it may be written to a log or an error: without a password."""
-    from storage.postgresql import is_postgresql_url, without_password
+    if not is_postgresql_url(database_url):
+        return database_url
+    from storage.postgresql import without_password
 
-    return without_password(database_url) if is_postgresql_url(database_url) else database_url
+    return without_password(database_url)
 
 
 def open_engine(database_url, durable=True):
@@ -64,9 +83,21 @@ def open_engine(database_url, durable=True):
 
     Without `durable` an engine may skip what only power-cut safety needs (a test double's).
     """
-    from storage.postgresql import PostgresqlEngine, is_postgresql_url
-    from storage.sqlite import SqliteEngine, sqlite_path
-
     if is_postgresql_url(database_url):
+        from storage.postgresql import PostgresqlEngine
+
         return PostgresqlEngine(database_url, durable)
+    from storage.sqlite import SqliteEngine
+
     return SqliteEngine(sqlite_path(database_url), durable)
+
+
+def leave_out_unused_drivers(database_url):
+    """Keep PostgreSQL's driver out of a process whose database is SQLite for all its life (a
+    server's), if called before anything imports Peewee.
+
+    Peewee imports psycopg whenever it is installed, and with it asyncio, libpq and OpenSSL:
+    about 16 MB of every worker's memory that SQLite never uses.
+    """
+    if not is_postgresql_url(database_url) and "peewee" not in sys.modules:
+        sys.modules.setdefault("psycopg", None)

@@ -20,7 +20,6 @@ from peewee import __exception_wrapper__ as peewee_errors
 
 from storage import DatabaseUnavailable
 
-URL_SCHEMES = ("postgresql://", "postgres://")
 # SQLSTATEs that describe the server rather than the statement: the connection (class 08),
 # a shutdown or restart (57P01-57P03), its resources (class 53: disk full, out of memory,
 # too many connections), a read-only standby (25006), and a statement ended by the operator's
@@ -42,10 +41,6 @@ COUNTS = (
     ("active_agents", 'SELECT count(*) FROM "agent" WHERE "is_active"'),
     ("idempotency_records", 'SELECT count(*) FROM "idempotency_record"'),
 )
-
-
-def is_postgresql_url(database_url):
-    return database_url.startswith(URL_SCHEMES)
 
 
 def checked_url(database_url):

@@ -40,18 +40,10 @@ PRAGMAS = {
 # busy or locked past the timeout, out of memory, read-only, I/O error, damaged, full, cannot be
 # opened, a broken lock protocol, not a database.
 UNAVAILABLE_CODES = {5, 6, 7, 8, 10, 11, 13, 14, 15, 26}
-URL_SCHEME = "sqlite:///"
 # The database, its WAL and its backups hold webhook secrets in plain text.
 PRIVATE_MODE = 0o600
 
 log = logging.getLogger("agents.storage")
-
-
-def sqlite_path(database_url):
-    """The absolute file path of a `sqlite:///relative` or `sqlite:////absolute` URL."""
-    if not database_url.startswith(URL_SCHEME) or len(database_url) == len(URL_SCHEME):
-        raise ValueError("must look like sqlite:///path/to/file.db")
-    return os.path.abspath(database_url[len(URL_SCHEME) :])
 
 
 class FileIdentity(NamedTuple):

@@ -1,6 +1,7 @@
 """End to end through a real gunicorn process with two workers."""
 
 import sqlite3
+from pathlib import Path
 
 import pytest
 import requests
@@ -46,3 +47,16 @@ def test_every_worker_serves_the_latest_version_after_an_update(live_server):
             fetched = requests.get(f"{live_server.url}/agents/{agent_id}", timeout=5)
             assert fetched.json()["agent"]["name"] == name
             assert fetched.headers["ETag"] == patched.headers["ETag"]
+
+
+def test_a_server_loads_the_driver_of_its_own_database_only(live_server):
+    """PostgreSQL's driver (with asyncio, libpq and OpenSSL) costs a process about 8 MB, which a
+    server on SQLite leaves out: neither its master nor a worker that has written maps it."""
+    for _ in range(4):
+        assert requests.post(f"{live_server.url}/agents", json=VALID_AGENT, timeout=5).ok
+    on_postgresql = live_server.database_path is None
+    processes = [live_server.process.pid, *live_server.worker_pids()]
+    assert len(processes) == 3
+    for pid in processes:
+        maps = Path(f"/proc/{pid}/maps").read_text()
+        assert ("libpq" in maps) == on_postgresql, pid
