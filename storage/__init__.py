@@ -97,7 +97,7 @@ def leave_out_unused_drivers(database_url):
     server's), if called before anything imports Peewee.
 
     Peewee imports psycopg whenever it is installed, and with it asyncio, libpq and OpenSSL:
-    about 16 MB of every worker's memory that SQLite never uses.
+    about 8 MB of every worker's memory that SQLite never uses.
     """
     if not is_postgresql_url(database_url) and "peewee" not in sys.modules:
         sys.modules.setdefault("psycopg", None)
