@@ -1,4 +1,5 @@
-"""What the `agents_api` fixture costs: one server start per run, one reset per test.
+"""What the fixtures cost: `agents_api`'s one server start per run and one reset per test, and
+`webhook_receiver`'s start and stop, which every test that asks for it pays.
 
 The plugin starts `agents-api serve --test-mode` the first time a test asks for it and stops it
 when the run ends; every test then pays one reset of its module's namespace.
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 from pytest_agents_api import AgentsApi
+from pytest_agents_api.receiver import WebhookReceiver
 from pytest_agents_api.server import start_server, stop_process
 
 
@@ -34,6 +36,19 @@ def main(count):
     print(
         f"reset (once per test): median {statistics.median(resets):.1f} ms, "
         f"min {min(resets):.1f} ms, max {max(resets):.1f} ms over {count}"
+    )
+    starts, stops = [], []
+    for _ in range(count):
+        began = time.perf_counter()
+        receiver = WebhookReceiver()
+        started = time.perf_counter()
+        receiver.close()
+        starts.append((started - began) * 1000)
+        stops.append((time.perf_counter() - started) * 1000)
+    print(
+        f"webhook receiver (once per test): start median {statistics.median(starts):.2f} ms, "
+        f"stop median {statistics.median(stops):.2f} ms, slowest stop {max(stops):.2f} ms "
+        f"over {count}"
     )
 
 
